@@ -1,0 +1,18 @@
+//! Strict, code-free reading of Hugging Face checkpoints into Burn tensors.
+//!
+//! Both backbones (`pelt-t5`, `pelt-clip`) load their weights through this crate so that the
+//! file formats, dtype conversion and strictness rules live in one place:
+//!
+//! - [`Checkpoint`] opens `model.safetensors`, a sharded `*.index.json`, or a
+//!   `pytorch_model.bin` (read by a pickle *parser* that never executes code) and lists its
+//!   tensors without reading their data.
+//! - [`StrictLoader`] hands tensors out by name and expected shape, remembers which were used,
+//!   and at [`StrictLoader::finish`] reports every missing, mismatched or unused tensor at once.
+
+mod checkpoint;
+mod error;
+mod strict;
+
+pub use checkpoint::{Checkpoint, TensorMeta};
+pub use error::{Problem, WeightsError};
+pub use strict::StrictLoader;
