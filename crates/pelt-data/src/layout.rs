@@ -1,0 +1,156 @@
+//! The on-disk layouts the readers understand, and which files each one expects for a split.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::Result;
+use crate::reader::{self, Reading};
+use crate::record::Record;
+
+/// A column of a GLUE TSV file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Column {
+    /// Found by its header name (files with a header row).
+    Named(&'static str),
+    /// Found by 0-based position (CoLA, whose files have no header).
+    Index(usize),
+}
+
+/// The official GLUE distribution (`glue_data/<TASK>/train.tsv`, `dev.tsv`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GlueTsv {
+    /// Whether the first line is a header row.
+    pub header: bool,
+    /// Number of columns of a row when there is no header (with a header: the header's count).
+    pub columns: usize,
+    /// Text fields: (template field name, column).
+    pub fields: &'static [(&'static str, Column)],
+    /// The label column.
+    pub label: Column,
+    /// Rows with missing columns are a known defect of this file (QQP): the reference code drops
+    /// them, and so do we, counting them in the report.
+    pub known_short_rows: bool,
+}
+
+/// An image named by a JSON Lines field, through a path template (`{}` is the field's value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageField {
+    /// The JSON field holding the image id.
+    pub field: &'static str,
+    /// Path relative to the data root, `{}` replaced by the id.
+    pub template: &'static str,
+}
+
+/// Every layout a task can be read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// GLUE TSV files: `train.tsv`, `dev.tsv`, `dev_matched.tsv`, `dev_mismatched.tsv`.
+    GlueTsv(GlueTsv),
+    /// JSON Lines exports of Hugging Face datasets (one object per line with the data set's own
+    /// field names), and other JSON Lines distributions (SNLI-VE).
+    Jsonl {
+        /// File name, `{}` replaced by the split (`"{}.jsonl"` gives `train.jsonl`).
+        file: &'static str,
+        /// The label field.
+        label: &'static str,
+        /// The image field, for image tasks exported as JSON Lines (SNLI-VE).
+        image: Option<ImageField>,
+    },
+    /// VQA v2 / OK-VQA: question and annotation JSON files, COCO images
+    /// `<split>2014/COCO_<split>2014_<12-digit id>.jpg`.
+    Vqa {
+        /// Question file name, `{}` replaced by the split (`train`, `val`).
+        questions: &'static str,
+        /// Annotation file name, `{}` replaced by the split.
+        annotations: &'static str,
+    },
+    /// GQA balanced questions: `<split>_balanced_questions.json`, images `images/<imageId>.jpg`.
+    Gqa,
+    /// NLVR2 JSON Lines `<split>.json`, two images `images/<split>/[<directory>/]<pair>-img{0,1}.png`.
+    Nlvr2,
+    /// Karpathy-split caption file (`dataset_coco.json` layout): images `<filepath>/<filename>`.
+    Karpathy {
+        /// The caption file name.
+        file: &'static str,
+    },
+    /// easy-VQA: `<split>/questions.json` (`[question, answer, image id]` triples), images
+    /// `<split>/images/<id>.png`.
+    EasyVqa,
+}
+
+impl Layout {
+    /// The data files this layout reads for an official split, relative to the root.
+    pub fn files(&self, split: &str) -> Vec<PathBuf> {
+        match self {
+            Self::GlueTsv(_) => {
+                let name = match split {
+                    "validation" => "dev".to_owned(),
+                    other => other.replace("validation", "dev"),
+                };
+                vec![PathBuf::from(format!("{name}.tsv"))]
+            }
+            Self::Jsonl { file, .. } => vec![PathBuf::from(file.replace("{}", split))],
+            Self::Vqa {
+                questions,
+                annotations,
+            } => vec![
+                PathBuf::from(questions.replace("{}", split)),
+                PathBuf::from(annotations.replace("{}", split)),
+            ],
+            Self::Gqa => vec![PathBuf::from(format!("{split}_balanced_questions.json"))],
+            Self::Nlvr2 => vec![PathBuf::from(format!("{split}.json"))],
+            Self::Karpathy { file } => vec![PathBuf::from(file)],
+            Self::EasyVqa => vec![Path::new(split).join("questions.json")],
+        }
+    }
+
+    /// Whether every file this layout needs for `split` exists under `root`.
+    pub fn present(&self, root: &Path, split: &str) -> bool {
+        self.files(split).iter().all(|f| root.join(f).is_file())
+    }
+
+    /// Reads the records of one official split.
+    pub(crate) fn read(&self, reading: &mut Reading<'_>, split: &str) -> Result<Vec<Record>> {
+        let files: Vec<PathBuf> = self
+            .files(split)
+            .iter()
+            .map(|f| reading.root.join(f))
+            .collect();
+        match self {
+            Self::GlueTsv(tsv) => reader::glue_tsv::read(reading, &files[0], tsv),
+            Self::Jsonl { label, image, .. } => {
+                reader::jsonl::read(reading, &files[0], label, *image)
+            }
+            Self::Vqa { .. } => reader::vqa::read(reading, &files[0], &files[1], split),
+            Self::Gqa => reader::gqa::read(reading, &files[0]),
+            Self::Nlvr2 => reader::nlvr2::read(reading, &files[0], split),
+            Self::Karpathy { .. } => reader::karpathy::read(reading, &files[0], split),
+            Self::EasyVqa => reader::easy_vqa::read(reading, &files[0], split),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glue_split_names_map_to_official_files() {
+        let tsv = Layout::GlueTsv(GlueTsv {
+            header: true,
+            columns: 4,
+            fields: &[],
+            label: Column::Named("label"),
+            known_short_rows: false,
+        });
+        assert_eq!(tsv.files("train"), vec![PathBuf::from("train.tsv")]);
+        assert_eq!(tsv.files("validation"), vec![PathBuf::from("dev.tsv")]);
+        assert_eq!(
+            tsv.files("validation_matched"),
+            vec![PathBuf::from("dev_matched.tsv")]
+        );
+        assert_eq!(
+            tsv.files("validation_mismatched"),
+            vec![PathBuf::from("dev_mismatched.tsv")]
+        );
+    }
+}

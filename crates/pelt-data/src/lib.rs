@@ -1,0 +1,47 @@
+//! HyperPELT data: everything between files on disk and batches, plus the metrics.
+//!
+//! - [`registry`]: every task with its exact text-to-text format ([`TaskSpec`]); [`task`] looks
+//!   one up by name.
+//! - [`load_task`] reads a task in the format users have (GLUE TSV, Hugging Face JSON Lines,
+//!   VQA v2, GQA, NLVR2, Karpathy captions, easy-VQA) and makes the spec's splits.
+//! - [`TemperatureSampler`] picks the task (or tasks) of every batch; [`Batcher`] tokenises and
+//!   pads into a [`Batch`] of plain row-major arrays; [`Loader`] runs batching in worker threads.
+//! - [`metrics`]: accuracy, F1, Matthews, Pearson, Spearman, GLUE score, VQA accuracy, GQA exact
+//!   match and CIDEr-D.
+//!
+//! The crate knows nothing of tensors or models: the training crate turns a [`Batch`] into
+//! tensors.
+
+// Tests state their expectations with `unwrap`; library code never does.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+mod batch;
+mod batcher;
+mod error;
+mod features;
+mod layout;
+mod load;
+mod loader;
+pub mod metrics;
+mod reader;
+mod record;
+pub mod registry;
+mod report;
+pub mod rng;
+mod sampler;
+pub mod splits;
+mod task;
+
+pub use batch::IGNORE_INDEX;
+pub use batch::{Batch, VisualInput};
+pub use batcher::{Batcher, BatcherConfig, Row, TruncationStats};
+pub use error::{DataError, Result};
+pub use features::FeatureCache;
+pub use layout::{Column, GlueTsv, ImageField, Layout};
+pub use load::{LoadOptions, TaskData, detect_layout, load_task, read_split};
+pub use loader::Loader;
+pub use record::{Example, Origin, RawLabel, Record};
+pub use registry::task;
+pub use report::ReadReport;
+pub use sampler::{BatchPlan, SamplerConfig, TemperatureSampler};
+pub use task::{LabelKind, Metric, SplitPolicy, TaskSpec, score_target};

@@ -1,0 +1,171 @@
+//! Loading a task from disk: choosing its layout, reading, checking images, making the splits.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use crate::error::{DataError, Result};
+use crate::layout::Layout;
+use crate::reader::Reading;
+use crate::record::Example;
+use crate::report::ReadReport;
+use crate::splits::{halve_validation, hold_out_train};
+use crate::task::{SplitPolicy, TaskSpec};
+
+/// Options for reading a task.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// Seed of the split permutations (spec: 42).
+    pub seed: u64,
+    /// Skip malformed rows and count them in the report instead of failing on the first.
+    pub skip_malformed: bool,
+    /// Check that every referenced image file exists.
+    pub check_images: bool,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        Self {
+            seed: 42,
+            skip_malformed: false,
+            check_images: true,
+        }
+    }
+}
+
+/// A task's three splits, ready for the sampler and the evaluator.
+#[derive(Debug, Clone)]
+pub struct TaskData {
+    /// The task.
+    pub task: &'static TaskSpec,
+    /// The data root; example image paths are relative to it.
+    pub root: PathBuf,
+    /// Training examples.
+    pub train: Vec<Example>,
+    /// Validation examples (model selection).
+    pub validation: Vec<Example>,
+    /// Test examples (reported numbers).
+    pub test: Vec<Example>,
+    /// What reading skipped, over all files.
+    pub report: ReadReport,
+}
+
+/// The first of the task's layouts whose files for `split` exist under `root`.
+pub fn detect_layout(task: &TaskSpec, root: &Path, split: &str) -> Result<&'static Layout> {
+    task.layouts
+        .iter()
+        .find(|l| l.present(root, split))
+        .ok_or_else(|| DataError::NoData {
+            task: task.name.to_owned(),
+            root: root.to_path_buf(),
+            expected: task
+                .layouts
+                .iter()
+                .map(|l| {
+                    let files: Vec<String> = l
+                        .files(split)
+                        .iter()
+                        .map(|f| f.display().to_string())
+                        .collect();
+                    files.join(" + ")
+                })
+                .collect::<Vec<_>>()
+                .join(" or "),
+        })
+}
+
+/// Reads one official split (`"train"`, `"validation"`, `"dev_matched"`...) of a task.
+///
+/// Errors: missing files, malformed rows (unless skipped), labels outside the task's set,
+/// non-UTF-8 text, missing images (naming the path and the example), and an empty result.
+pub fn read_split(
+    task: &'static TaskSpec,
+    root: &Path,
+    split: &str,
+    options: &LoadOptions,
+) -> Result<(Vec<Example>, ReadReport)> {
+    let layout = detect_layout(task, root, split)?;
+    let mut reading = Reading {
+        root,
+        skip_malformed: options.skip_malformed,
+        report: ReadReport::default(),
+    };
+    let records = layout.read(&mut reading, split)?;
+    let mut report = reading.report;
+    let mut seen_images: HashSet<String> = HashSet::new();
+    let mut examples = Vec::with_capacity(records.len());
+    for record in records {
+        if options.check_images {
+            for image in &record.images {
+                if seen_images.contains(image) {
+                    continue;
+                }
+                let path = root.join(image);
+                if !path.is_file() {
+                    return Err(DataError::MissingImage {
+                        image: path,
+                        example: format!(
+                            "{} ({}:{})",
+                            record.id,
+                            record.origin.path.display(),
+                            record.origin.line
+                        ),
+                    });
+                }
+                seen_images.insert(image.clone());
+            }
+        }
+        if let Some(example) = task.example(record, &mut report)? {
+            examples.push(example);
+        }
+    }
+    if examples.is_empty() {
+        let files: Vec<String> = layout
+            .files(split)
+            .iter()
+            .map(|f| root.join(f).display().to_string())
+            .collect();
+        return Err(DataError::EmptyDataset {
+            what: format!("task {} split {split} ({})", task.name, files.join(", ")),
+        });
+    }
+    report.examples = examples.len();
+    Ok((examples, report))
+}
+
+/// Reads a task and makes its train/validation/test splits according to its [`SplitPolicy`].
+pub fn load_task(task: &'static TaskSpec, root: &Path, options: &LoadOptions) -> Result<TaskData> {
+    let mut report = ReadReport::default();
+    let mut read = |split: &str| -> Result<Vec<Example>> {
+        let (examples, r) = read_split(task, root, split, options)?;
+        report.merge(&r);
+        Ok(examples)
+    };
+    let train = read("train")?;
+    let (train, validation, test) = match task.split {
+        SplitPolicy::HalveValidation { validation } => {
+            let (validation, test) = halve_validation(read(validation)?, options.seed);
+            (train, validation, test)
+        }
+        SplitPolicy::HoldOutTrain { count, test } => {
+            let test = read(test)?;
+            let (train, validation) = hold_out_train(train, count, options.seed)?;
+            (train, validation, test)
+        }
+        SplitPolicy::Official { validation, test } => (train, read(validation)?, read(test)?),
+    };
+    for (name, split) in [("validation", &validation), ("test", &test)] {
+        if split.is_empty() {
+            return Err(DataError::EmptyDataset {
+                what: format!("task {} {name} split", task.name),
+            });
+        }
+    }
+    Ok(TaskData {
+        task,
+        root: root.to_path_buf(),
+        train,
+        validation,
+        test,
+        report,
+    })
+}

@@ -1,0 +1,174 @@
+//! Readers of the official file formats; each turns one file into [`Record`]s.
+//!
+//! Shared here: reading text with UTF-8 checks and line numbers, whole-file JSON, and the
+//! malformed-row policy (error with file and line, or skip and count when asked).
+
+pub(crate) mod easy_vqa;
+pub(crate) mod glue_tsv;
+pub(crate) mod gqa;
+pub(crate) mod jsonl;
+pub(crate) mod karpathy;
+pub(crate) mod nlvr2;
+pub(crate) mod vqa;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::error::{DataError, Result};
+use crate::record::Origin;
+use crate::report::ReadReport;
+
+/// State shared by the readers while one split of one task is read.
+pub(crate) struct Reading<'a> {
+    /// The data set root; image paths are relative to it.
+    pub root: &'a Path,
+    /// Skip malformed rows (counted) instead of failing.
+    pub skip_malformed: bool,
+    /// What was skipped.
+    pub report: ReadReport,
+}
+
+impl Reading<'_> {
+    /// Applies the malformed-row policy: an error naming file and line, or a counted skip.
+    pub fn malformed(&mut self, origin: &Origin, reason: impl Into<String>) -> Result<()> {
+        let reason = reason.into();
+        if self.skip_malformed {
+            self.report.skip_malformed(origin, &reason);
+            Ok(())
+        } else {
+            Err(DataError::malformed(
+                origin.path.as_ref(),
+                origin.line,
+                reason,
+            ))
+        }
+    }
+}
+
+/// A file's bytes with its path, for line-wise reading.
+pub(crate) struct TextFile {
+    /// Shared by every record read from the file.
+    pub path: Arc<Path>,
+    bytes: Vec<u8>,
+}
+
+impl TextFile {
+    /// Reads the whole file.
+    pub fn open(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+        Ok(Self {
+            path: Arc::from(path),
+            bytes,
+        })
+    }
+
+    /// The file's lines with 1-based numbers, `\r\n` endings stripped; a line that is not UTF-8
+    /// is an error naming the file and line. A trailing empty line is not yielded.
+    pub fn lines(&self) -> impl Iterator<Item = Result<(Origin, &str)>> + '_ {
+        let body = self.bytes.strip_suffix(b"\n").unwrap_or(&self.bytes);
+        let empty = body.is_empty();
+        body.split(|&b| b == b'\n')
+            .filter(move |_| !empty)
+            .enumerate()
+            .map(move |(i, raw)| {
+                let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+                let origin = Origin {
+                    path: self.path.clone(),
+                    line: i + 1,
+                };
+                match std::str::from_utf8(raw) {
+                    Ok(text) => Ok((origin, text)),
+                    Err(_) => Err(DataError::NotUtf8 {
+                        path: self.path.to_path_buf(),
+                        line: i + 1,
+                    }),
+                }
+            })
+    }
+
+    /// Parses the whole file as one JSON document (UTF-8 checked first, naming the bad line).
+    pub fn json(&self) -> Result<serde_json::Value> {
+        let text = std::str::from_utf8(&self.bytes).map_err(|e| DataError::NotUtf8 {
+            path: self.path.to_path_buf(),
+            line: 1 + self.bytes[..e.valid_up_to()]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count(),
+        })?;
+        serde_json::from_str(text).map_err(|source| DataError::Json {
+            path: self.path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// An origin for entry `index` (0-based) of a whole-file JSON document.
+    pub fn entry(&self, index: usize) -> Origin {
+        Origin {
+            path: self.path.clone(),
+            line: index + 1,
+        }
+    }
+}
+
+/// A JSON value as text: strings as they are, numbers as printed.
+pub(crate) fn json_text(value: &serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    //! Writing small files in the official formats for the reader tests.
+
+    use std::path::{Path, PathBuf};
+
+    /// Writes `contents` to `dir/name` (creating parent directories) and returns the path.
+    pub fn write(dir: &Path, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let path = dir.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create fixture directory");
+        }
+        std::fs::write(&path, contents).expect("write fixture file");
+        path
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_numbered_and_crlf_stripped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = testutil::write(dir.path(), "a.txt", "x\r\ny\n");
+        let file = TextFile::open(&path).unwrap();
+        let lines: Vec<(usize, String)> = file
+            .lines()
+            .map(|r| r.map(|(o, t)| (o.line, t.to_owned())))
+            .collect::<Result<_>>()
+            .unwrap();
+        assert_eq!(lines, vec![(1, "x".into()), (2, "y".into())]);
+    }
+
+    #[test]
+    fn non_utf8_line_is_an_error_with_line_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = testutil::write(dir.path(), "a.txt", b"ok\nbad \xff\n");
+        let file = TextFile::open(&path).unwrap();
+        let err = file.lines().collect::<Result<Vec<_>>>().unwrap_err();
+        assert!(matches!(err, DataError::NotUtf8 { line: 2, .. }), "{err}");
+        let err = file.json().unwrap_err();
+        assert!(matches!(err, DataError::NotUtf8 { line: 2, .. }), "{err}");
+    }
+
+    #[test]
+    fn missing_file_names_the_path() {
+        let err = TextFile::open(Path::new("/nonexistent/train.tsv"))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("/nonexistent/train.tsv"));
+    }
+}
