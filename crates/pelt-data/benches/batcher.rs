@@ -5,6 +5,8 @@
 //! asks for at least 20,000 examples per second on one core. Run: `cargo bench -p pelt-data`.
 
 #![allow(clippy::unwrap_used)]
+// criterion_group! and criterion_main! generate undocumented functions.
+#![allow(missing_docs)]
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};

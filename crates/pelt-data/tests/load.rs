@@ -1,0 +1,311 @@
+//! End-to-end loading: bundled data, GLUE layouts and splits, and every bad-input case.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+
+use pelt_data::{DataError, LoadOptions, load_task, read_split, task};
+
+fn datasets() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets")
+}
+
+fn write(dir: &Path, name: &str, contents: impl AsRef<[u8]>) {
+    let path = dir.join(name);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, contents).unwrap();
+}
+
+#[test]
+fn bundled_text_tasks_load_with_their_splits() {
+    let opts = LoadOptions::default();
+    let source = load_task(
+        task("pd-source").unwrap(),
+        &datasets().join("text/pd-source"),
+        &opts,
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            source.train.len(),
+            source.validation.len(),
+            source.test.len()
+        ),
+        (4000, 500, 500)
+    );
+    assert!(source.train[0].source.starts_with("sentence: "));
+    assert!(
+        source
+            .train
+            .iter()
+            .all(|e| e.target == "0" || e.target == "1")
+    );
+    let next = load_task(
+        task("pd-next").unwrap(),
+        &datasets().join("text/pd-next"),
+        &opts,
+    )
+    .unwrap();
+    assert!(next.test[0].source.starts_with("sentence1: "));
+    assert!(next.test[0].source.contains(" sentence2: "));
+    assert_eq!(next.report.skipped(), 0);
+}
+
+#[test]
+fn bundled_easy_vqa_loads_as_vqa_and_caption_tasks() {
+    let root = datasets().join("easy-vqa");
+    let opts = LoadOptions::default();
+    let vqa = load_task(task("easy-vqa").unwrap(), &root, &opts).unwrap();
+    assert_eq!(vqa.train.len() + vqa.validation.len(), 38_575);
+    assert_eq!(vqa.validation.len(), 1000);
+    assert_eq!(vqa.test.len(), 9_673);
+    assert!(vqa.train[0].source.starts_with("question: "));
+    assert_eq!(vqa.train[0].images.len(), 1);
+    let captions = load_task(task("easy-vqa-caption").unwrap(), &root, &opts).unwrap();
+    assert_eq!(captions.validation.len(), 300);
+    // Evaluation examples carry all three derived captions as references.
+    assert_eq!(captions.test[0].references.len(), 3);
+    assert!(captions.train.len() > 3 * 3000);
+}
+
+#[test]
+fn glue_small_task_halves_the_validation_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut train = String::from("index\tsentence1\tsentence2\tlabel\n");
+    let mut dev = train.clone();
+    for i in 0..6 {
+        train.push_str(&format!("{i}\tA{i}.\tB{i}.\tentailment\n"));
+    }
+    for i in 0..9 {
+        let label = if i % 2 == 0 {
+            "entailment"
+        } else {
+            "not_entailment"
+        };
+        dev.push_str(&format!("{i}\tP{i}.\tH{i}.\t{label}\n"));
+    }
+    write(dir.path(), "train.tsv", train);
+    write(dir.path(), "dev.tsv", dev);
+    let data = load_task(task("rte").unwrap(), dir.path(), &LoadOptions::default()).unwrap();
+    assert_eq!(
+        (data.train.len(), data.validation.len(), data.test.len()),
+        (6, 4, 5)
+    );
+    // torch.randperm(9) seeded with 42 (checked against torch in reference_values.rs) decides.
+    let ids: Vec<&str> = data.validation.iter().map(|e| e.id.as_str()).collect();
+    let perm = pelt_data::rng::randperm(9, 42);
+    let expected: Vec<String> = perm[..4].iter().map(|i| i.to_string()).collect();
+    assert_eq!(ids, expected);
+    assert_eq!(
+        data.validation[0].source,
+        format!("sentence1: P{0}. sentence2: H{0}.", perm[0])
+    );
+}
+
+#[test]
+fn glue_large_task_holds_out_training_examples_and_mnli_uses_both_dev_sets() {
+    let dir = tempfile::tempdir().unwrap();
+    let header = "index\tpromptID\tpairID\tgenre\tsentence1_binary_parse\tsentence2_binary_parse\tsentence1_parse\tsentence2_parse\tsentence1\tsentence2\tlabel1\tgold_label\n";
+    let mut train = header.to_owned();
+    for i in 0..1003 {
+        train.push_str(&format!(
+            "{i}\t1\t1n\tgov\t(\t(\t(\t(\tP{i}\tH{i}\tneutral\tneutral\n"
+        ));
+    }
+    let dev_header = header.replace("label1\t", "label1\tlabel2\tlabel3\tlabel4\tlabel5\t");
+    let row = |i: usize, gold: &str| {
+        format!(
+            "{i}\t1\t1n\tgov\t(\t(\t(\t(\tP{i}\tH{i}\tneutral\tneutral\tneutral\tneutral\tneutral\t{gold}\n"
+        )
+    };
+    write(dir.path(), "train.tsv", &train);
+    write(
+        dir.path(),
+        "dev_matched.tsv",
+        dev_header.clone() + &row(0, "contradiction") + &row(1, "-"),
+    );
+    write(
+        dir.path(),
+        "dev_mismatched.tsv",
+        dev_header + &row(2, "entailment"),
+    );
+    let data = load_task(task("mnli").unwrap(), dir.path(), &LoadOptions::default()).unwrap();
+    assert_eq!(data.train.len(), 1003);
+    assert_eq!(data.validation[0].target, "0");
+    assert_eq!(data.test.len(), 1);
+    assert_eq!(data.test[0].source, "premise: P0 hypothesis H0");
+    assert_eq!(data.test[0].target, "2");
+    assert_eq!(data.report.skipped_no_consensus, 1);
+
+    // QNLI is large: 1,000 training examples become validation and leave training.
+    let dir = tempfile::tempdir().unwrap();
+    let mut train = String::from("index\tquestion\tsentence\tlabel\n");
+    for i in 0..1010 {
+        train.push_str(&format!("{i}\tQ{i}?\tS{i}.\tnot_entailment\n"));
+    }
+    write(dir.path(), "train.tsv", train);
+    write(
+        dir.path(),
+        "dev.tsv",
+        "index\tquestion\tsentence\tlabel\n0\tQ?\tS.\tentailment\n",
+    );
+    let data = load_task(task("qnli").unwrap(), dir.path(), &LoadOptions::default()).unwrap();
+    assert_eq!(
+        (data.train.len(), data.validation.len(), data.test.len()),
+        (10, 1000, 1)
+    );
+    assert!(
+        data.train
+            .iter()
+            .all(|t| data.validation.iter().all(|v| v.id != t.id))
+    );
+    assert_eq!(data.test[0].source, "question: Q? sentence: S.");
+}
+
+#[test]
+fn jsonl_export_of_stsb_rounds_scores() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "train.jsonl",
+        "{\"sentence1\": \"A plane is taking off.\", \"sentence2\": \"An air plane is taking off.\", \"label\": 5.0, \"idx\": 0}\n\
+         {\"sentence1\": \"A man.\", \"sentence2\": \"A woman.\", \"label\": 0.75, \"idx\": 1}\n",
+    );
+    let (examples, _) = read_split(
+        task("stsb").unwrap(),
+        dir.path(),
+        "train",
+        &LoadOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(examples[0].target, "5.0");
+    assert_eq!(examples[1].target, "0.8");
+}
+
+// ---- bad input: one test per case of the issue ----
+
+#[test]
+fn missing_image_names_the_path_and_the_example() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "train/questions.json",
+        r#"[["what shape?", "circle", 0], ["what colour?", "red", 1]]"#,
+    );
+    write(dir.path(), "train/images/0.png", b"png");
+    let err = read_split(
+        task("easy-vqa").unwrap(),
+        dir.path(),
+        "train",
+        &LoadOptions::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, DataError::MissingImage { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("train/images/1.png") && text.contains("train-1"),
+        "{text}"
+    );
+    // Without the check the same data loads.
+    let opts = LoadOptions {
+        check_images: false,
+        ..Default::default()
+    };
+    assert!(read_split(task("easy-vqa").unwrap(), dir.path(), "train", &opts).is_ok());
+}
+
+#[test]
+fn empty_dataset_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "train.tsv", "sentence\tlabel\n");
+    let err = read_split(
+        task("sst2").unwrap(),
+        dir.path(),
+        "train",
+        &LoadOptions::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, DataError::EmptyDataset { .. }), "{err}");
+    assert!(err.to_string().contains("sst2"), "{err}");
+}
+
+#[test]
+fn label_outside_the_label_set_is_an_error_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "train.jsonl",
+        "{\"text\": \"What is X?\", \"coarse_label\": 6}\n",
+    );
+    let err = read_split(
+        task("trec").unwrap(),
+        dir.path(),
+        "train",
+        &LoadOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, DataError::UnknownLabel { line: 1, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("train.jsonl:1"), "{err}");
+}
+
+#[test]
+fn non_utf8_text_is_an_error_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "train.tsv",
+        b"sentence\tlabel\nfine\t1\ncaf\xe9\t0\n",
+    );
+    let err = read_split(
+        task("sst2").unwrap(),
+        dir.path(),
+        "train",
+        &LoadOptions::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, DataError::NotUtf8 { line: 3, .. }), "{err}");
+}
+
+#[test]
+fn malformed_rows_error_or_are_skipped_and_counted_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "train.tsv",
+        "sentence\tlabel\ngood\t1\nno label column\nalso good\t0\n",
+    );
+    let err = read_split(
+        task("sst2").unwrap(),
+        dir.path(),
+        "train",
+        &LoadOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("train.tsv:3: malformed row"),
+        "{err}"
+    );
+    let opts = LoadOptions {
+        skip_malformed: true,
+        ..Default::default()
+    };
+    let (examples, report) = read_split(task("sst2").unwrap(), dir.path(), "train", &opts).unwrap();
+    assert_eq!(examples.len(), 2);
+    assert_eq!((report.examples, report.skipped_malformed), (2, 1));
+}
+
+#[test]
+fn missing_data_and_unknown_tasks_are_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = load_task(task("rte").unwrap(), dir.path(), &LoadOptions::default()).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("train.tsv") && text.contains("train.jsonl"),
+        "{text}"
+    );
+    let err = task("rte2").unwrap_err().to_string();
+    assert!(err.contains("known tasks") && err.contains("rte"), "{err}");
+}
