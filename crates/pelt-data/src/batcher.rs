@@ -116,8 +116,11 @@ impl Batcher {
         self.config
     }
 
-    /// Token ids of `text` closed by `</s>`, at most `max` of them; and whether it was cut.
+    /// Token ids of `text` closed by `</s>`, at most `max` (>= 1) of them; and whether it was cut.
     pub fn encode(&self, text: &str, max: usize) -> Result<(Vec<u32>, bool)> {
+        if max == 0 {
+            return Err(DataError::Config("cannot encode into 0 tokens".to_owned()));
+        }
         let encoding = self
             .tokenizer
             .encode_fast(text, false)
@@ -152,7 +155,32 @@ impl Batcher {
         self.batch(plan.step, &rows)
     }
 
-    /// Batches arbitrary rows (evaluation uses this over a validation or test split).
+    /// Evaluation batches of `examples` (a validation or test split of the task at index `task`
+    /// in the mixture), `batch_size` rows each, in order; the last batch may be smaller.
+    pub fn split_batches<'a>(
+        &'a self,
+        task: usize,
+        root: &'a Path,
+        examples: &'a [Example],
+        batch_size: usize,
+    ) -> impl Iterator<Item = Result<Batch>> + 'a {
+        let size = batch_size.max(1);
+        examples.chunks(size).enumerate().map(move |(k, chunk)| {
+            let rows: Vec<Row<'_>> = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, example)| Row {
+                    task,
+                    index: k * size + i,
+                    example,
+                    root,
+                })
+                .collect();
+            self.batch(k as u64, &rows)
+        })
+    }
+
+    /// Batches arbitrary rows.
     pub fn batch(&self, step: u64, rows: &[Row<'_>]) -> Result<Batch> {
         if rows.is_empty() {
             return Err(DataError::EmptyDataset {

@@ -204,3 +204,21 @@ fn threaded_loader_yields_the_sequential_batches_in_order() {
     let got: Vec<_> = loader.map(Result::unwrap).collect();
     assert_eq!(got, expected);
 }
+
+#[test]
+fn evaluation_batches_cover_a_split_in_order() {
+    let batcher = Batcher::from_file(&tokenizer(), BatcherConfig::default()).unwrap();
+    let examples: Vec<Example> = (0..7)
+        .map(|i| example(&format!("sentence: {i}"), "0", &[]))
+        .collect();
+    let batches: Vec<_> = batcher
+        .split_batches(2, Path::new("."), &examples, 3)
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        batches.iter().map(|b| b.batch_size).collect::<Vec<_>>(),
+        vec![3, 3, 1]
+    );
+    let rows: Vec<(usize, usize)> = batches.iter().flat_map(|b| b.rows.clone()).collect();
+    assert_eq!(rows, (0..7).map(|i| (2, i)).collect::<Vec<_>>());
+}

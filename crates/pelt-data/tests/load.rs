@@ -309,3 +309,36 @@ fn missing_data_and_unknown_tasks_are_explained() {
     let err = task("rte2").unwrap_err().to_string();
     assert!(err.contains("known tasks") && err.contains("rte"), "{err}");
 }
+
+#[test]
+fn garbage_in_every_layout_gives_errors_not_panics() {
+    let garbage: [&[u8]; 7] = [
+        b"",
+        b"\xff\xfe\x00garbage",
+        b"[]",
+        b"{}",
+        b"\t\t\n\t\n",
+        b"{\"questions\": [{\"question_id\": \"x\"}], \"annotations\": [{}], \"images\": [{}]}",
+        b"[[1, 2, 3], \"a\", null, {\"imageId\": 5}]",
+    ];
+    for spec in pelt_data::registry::TASKS {
+        for layout in spec.layouts {
+            for bytes in garbage {
+                let dir = tempfile::tempdir().unwrap();
+                for file in layout.files("train") {
+                    write(dir.path(), file.to_str().unwrap(), bytes);
+                }
+                let opts = LoadOptions::default();
+                let result = read_split(spec, dir.path(), "train", &opts);
+                // Nothing valid was written, so every case must be reported as an error.
+                assert!(
+                    result.is_err(),
+                    "{} {:?} accepted {:?}",
+                    spec.name,
+                    layout,
+                    bytes
+                );
+            }
+        }
+    }
+}

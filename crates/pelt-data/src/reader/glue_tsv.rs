@@ -11,9 +11,13 @@ use crate::layout::{Column, GlueTsv};
 use crate::reader::{Reading, TextFile};
 use crate::record::{RawLabel, Record};
 
-fn resolve(column: Column, header: Option<&[&str]>, path: &Path) -> Result<usize> {
+fn resolve(column: Column, header: Option<&[&str]>, width: usize, path: &Path) -> Result<usize> {
     match (column, header) {
-        (Column::Index(i), _) => Ok(i),
+        (Column::Index(i), _) if i < width => Ok(i),
+        (Column::Index(i), _) => Err(DataError::Config(format!(
+            "column {i} is outside the {width} columns of {}",
+            path.display()
+        ))),
         (Column::Named(name), Some(names)) => names
             .iter()
             .position(|h| *h == name)
@@ -46,9 +50,9 @@ pub(crate) fn read(
     let fields: Vec<(&str, usize)> = layout
         .fields
         .iter()
-        .map(|&(name, col)| Ok((name, resolve(col, header.as_deref(), path)?)))
+        .map(|&(name, col)| Ok((name, resolve(col, header.as_deref(), width, path)?)))
         .collect::<Result<_>>()?;
-    let label = resolve(layout.label, header.as_deref(), path)?;
+    let label = resolve(layout.label, header.as_deref(), width, path)?;
     let id_column = header
         .as_ref()
         .and_then(|h| h.iter().position(|c| *c == "index" || *c == "id"));
