@@ -10,6 +10,7 @@ use std::sync::Arc;
 use tokenizers::Tokenizer;
 
 use crate::batch::{Batch, IGNORE_INDEX, VisualInput};
+use crate::encoder::Encoder;
 use crate::error::{DataError, Result};
 use crate::features::FeatureCache;
 use crate::load::TaskData;
@@ -70,10 +71,11 @@ pub struct Row<'a> {
     pub root: &'a Path,
 }
 
-/// Turns examples into batches. Cheap to share between threads (`Arc` inside).
+/// Turns examples into batches. Cloning is cheap (the tokenizer is shared) and gives the clone
+/// its own word memo, so give each worker thread its own clone.
 #[derive(Debug, Clone)]
 pub struct Batcher {
-    tokenizer: Arc<Tokenizer>,
+    encoder: Encoder,
     config: BatcherConfig,
     eos: u32,
     features: Option<Arc<FeatureCache>>,
@@ -91,7 +93,7 @@ impl Batcher {
             .token_to_id("</s>")
             .ok_or_else(|| DataError::Tokenizer("the tokenizer has no </s> token".to_owned()))?;
         Ok(Self {
-            tokenizer: Arc::new(tokenizer),
+            encoder: Encoder::new(Arc::new(tokenizer)),
             config,
             eos,
             features: None,
@@ -121,11 +123,7 @@ impl Batcher {
         if max == 0 {
             return Err(DataError::Config("cannot encode into 0 tokens".to_owned()));
         }
-        let encoding = self
-            .tokenizer
-            .encode_fast(text, false)
-            .map_err(|e| DataError::Tokenizer(format!("cannot encode {text:?}: {e}")))?;
-        let mut ids = encoding.get_ids().to_vec();
+        let mut ids = self.encoder.ids(text)?;
         let cut = ids.len() >= max;
         ids.truncate(max - 1);
         ids.push(self.eos);

@@ -17,6 +17,7 @@
 
 mod batch;
 mod batcher;
+mod encoder;
 mod error;
 mod features;
 mod layout;
