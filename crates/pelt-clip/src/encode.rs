@@ -1,0 +1,161 @@
+//! `ImageEncoder`: batch encoding of image files into patch features, and the feature cache.
+
+use std::path::Path;
+
+use burn::prelude::*;
+
+use crate::cache::write_tensors;
+use crate::error::ClipError;
+use crate::model::ClipVisionModel;
+use crate::preprocess::ClipImageProcessor;
+
+/// A frozen CLIP vision model with its image processor, encoding image files in batches.
+#[derive(Debug)]
+pub struct ImageEncoder {
+    /// The vision tower.
+    pub model: ClipVisionModel,
+    /// Preprocessing matching the model's input size.
+    pub processor: ClipImageProcessor,
+    device: Device,
+}
+
+impl ImageEncoder {
+    /// An encoder with CLIP's processor at the model's image size, running on `device`
+    /// (where the model's weights live).
+    pub fn new(model: ClipVisionModel, device: &Device) -> Self {
+        let processor = ClipImageProcessor::new(model.image_size());
+        Self {
+            model,
+            processor,
+            device: device.clone(),
+        }
+    }
+
+    /// Encodes image files `batch_size` at a time (decoding and preprocessing each batch in
+    /// parallel): one `[patches, hidden]` patch grid per file, in order. A file that cannot
+    /// be read stops encoding with an error naming it.
+    pub fn encode_files<P: AsRef<Path> + Sync>(
+        &self,
+        paths: &[P],
+        batch_size: usize,
+    ) -> Result<Vec<Tensor<2>>, ClipError> {
+        let mut features = Vec::with_capacity(paths.len());
+        for chunk in paths.chunks(batch_size.max(1)) {
+            let pixels = self.processor.preprocess_files(chunk, &self.device)?;
+            // [batch, patches, hidden]
+            let patches = self.model.forward(pixels).patches();
+            let [batch, num_patches, hidden] = patches.dims();
+            for i in 0..batch {
+                features.push(
+                    patches
+                        .clone()
+                        .slice([i..i + 1, 0..num_patches, 0..hidden])
+                        .reshape([num_patches, hidden]),
+                );
+            }
+        }
+        Ok(features)
+    }
+
+    /// Encodes `paths` and writes their patch grids to the feature cache file `cache`, keyed
+    /// by each path string exactly as given (see [`crate::cache`] for the format). Features
+    /// are moved to host memory batch by batch; the file is written once, at the end.
+    pub fn write_feature_cache(
+        &self,
+        paths: &[String],
+        cache: impl AsRef<Path>,
+        batch_size: usize,
+    ) -> Result<(), ClipError> {
+        let cache = cache.as_ref();
+        let mut host = Vec::with_capacity(paths.len());
+        for chunk in paths.chunks(batch_size.max(1)) {
+            for (path, tensor) in chunk.iter().zip(self.encode_files(chunk, chunk.len())?) {
+                let shape = tensor.dims().to_vec();
+                let values = tensor
+                    .into_data()
+                    .convert::<f32>()
+                    .try_to_vec::<f32>()
+                    .map_err(|e| ClipError::Cache {
+                        path: cache.to_path_buf(),
+                        reason: format!("features of `{path}`: {e:?}"),
+                    })?;
+                host.push((path.clone(), values, shape));
+            }
+        }
+        write_tensors(cache, &host)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::read_cache;
+    use crate::config::ClipVisionConfig;
+
+    fn tiny_encoder(device: &Device) -> ImageEncoder {
+        let config = ClipVisionConfig::new()
+            .with_hidden_size(8)
+            .with_intermediate_size(16)
+            .with_num_hidden_layers(1)
+            .with_num_attention_heads(2)
+            .with_image_size(16)
+            .with_patch_size(8);
+        ImageEncoder::new(config.init(device), device)
+    }
+
+    fn write_images(dir: &Path) -> Vec<String> {
+        (0..3)
+            .map(|i| {
+                let path = dir.join(format!("img{i}.png"));
+                image::RgbImage::from_fn(20 + i * 7, 18, |x, y| {
+                    image::Rgb([(x * 9 + i * 40) as u8, (y * 13) as u8, 128])
+                })
+                .save(&path)
+                .expect("write png");
+                path.to_string_lossy().into_owned()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn batching_does_not_change_features_and_cache_matches() {
+        let device = Device::default();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let paths = write_images(dir.path());
+        let encoder = tiny_encoder(&device);
+        let one_by_one = encoder.encode_files(&paths, 1).expect("encode");
+        let together = encoder.encode_files(&paths, 8).expect("encode");
+        assert_eq!(one_by_one.len(), 3);
+        for (a, b) in one_by_one.iter().zip(&together) {
+            assert_eq!(a.dims(), [4, 8]);
+            let diff: f32 = (a.clone() - b.clone()).abs().max().into_scalar();
+            assert!(diff < 1e-5, "{diff}");
+        }
+        let cache = dir.path().join("features.safetensors");
+        encoder
+            .write_feature_cache(&paths, &cache, 2)
+            .expect("write cache");
+        let read = read_cache(&cache, &device).expect("read cache");
+        for (path, expected) in paths.iter().zip(&together) {
+            let diff: f32 = (read[path].clone() - expected.clone())
+                .abs()
+                .max()
+                .into_scalar();
+            assert!(diff < 1e-5, "{path}: {diff}");
+        }
+    }
+
+    #[test]
+    fn a_bad_file_in_a_batch_is_named() {
+        let device = Device::default();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut paths = write_images(dir.path());
+        let broken = dir.path().join("broken.png");
+        std::fs::write(&broken, b"\x89PNG\r\n\x1a\nnot really").expect("write");
+        paths.insert(1, broken.to_string_lossy().into_owned());
+        let error = tiny_encoder(&device)
+            .encode_files(&paths, 4)
+            .expect_err("broken file");
+        assert!(error.to_string().contains("broken.png"), "{error}");
+    }
+}
