@@ -6,7 +6,9 @@
 //! - `warm`: one batcher cycles through the set, so its word memo holds the corpus vocabulary
 //!   (the steady state of training from the second batches on);
 //! - `cold`: every batch uses a fresh clone with an empty word memo (the worst case: each batch
-//!   tokenises its words through the full pipeline).
+//!   tokenises its words through the full pipeline);
+//! - `first_pass`: a fresh batcher batches the whole set once (4,000 examples), i.e. the first
+//!   epoch on a data set of this size, memo filling as it goes.
 //!
 //! The issue asks for at least 20,000 examples per second on one core.
 //! Run: `cargo bench -p pelt-data`.
@@ -66,6 +68,16 @@ fn bench_batcher(c: &mut Criterion) {
             start = (start + BATCH) % examples.len();
             let fresh = batcher.clone();
             black_box(fresh.batch(0, &rows(&examples, start)).unwrap())
+        });
+    });
+    group.throughput(Throughput::Elements(examples.len() as u64));
+    group.sample_size(10);
+    group.bench_function("first_pass_pd_next_4000", |b| {
+        b.iter(|| {
+            let fresh = batcher.clone();
+            for start in (0..examples.len()).step_by(BATCH) {
+                black_box(fresh.batch(0, &rows(&examples, start)).unwrap());
+            }
         });
     });
     group.finish();

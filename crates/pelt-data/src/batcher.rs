@@ -77,7 +77,6 @@ pub struct Row<'a> {
 pub struct Batcher {
     encoder: Encoder,
     config: BatcherConfig,
-    eos: u32,
     features: Option<Arc<FeatureCache>>,
 }
 
@@ -89,13 +88,9 @@ impl Batcher {
                 "maximum lengths must be at least 1".to_owned(),
             ));
         }
-        let eos = tokenizer
-            .token_to_id("</s>")
-            .ok_or_else(|| DataError::Tokenizer("the tokenizer has no </s> token".to_owned()))?;
         Ok(Self {
-            encoder: Encoder::new(Arc::new(tokenizer)),
+            encoder: Encoder::new(Arc::new(tokenizer))?,
             config,
-            eos,
             features: None,
         })
     }
@@ -123,11 +118,16 @@ impl Batcher {
         if max == 0 {
             return Err(DataError::Config("cannot encode into 0 tokens".to_owned()));
         }
-        let mut ids = self.encoder.ids(text)?;
+        let ids = self.encoder.ids_many(&[text])?.remove(0);
+        Ok(self.close(ids, max))
+    }
+
+    /// Cuts `ids` to `max - 1` (`max >= 1`) and appends `</s>`; reports whether it cut.
+    fn close(&self, mut ids: Vec<u32>, max: usize) -> (Vec<u32>, bool) {
         let cut = ids.len() >= max;
         ids.truncate(max - 1);
-        ids.push(self.eos);
-        Ok((ids, cut))
+        ids.push(self.encoder.eos());
+        (ids, cut)
     }
 
     /// The training batch of a sampler plan, with `tasks[t].train` as task `t`'s examples.
@@ -189,11 +189,16 @@ impl Batcher {
             rows: rows.len(),
             ..Default::default()
         };
+        let texts: Vec<&str> = rows
+            .iter()
+            .flat_map(|r| [r.example.source.as_str(), r.example.target.as_str()])
+            .collect();
+        let mut ids = self.encoder.ids_many(&texts)?.into_iter();
         let mut sources = Vec::with_capacity(rows.len());
         let mut targets = Vec::with_capacity(rows.len());
-        for row in rows {
-            let (s, cut_s) = self.encode(&row.example.source, self.config.max_source_len)?;
-            let (t, cut_t) = self.encode(&row.example.target, self.config.max_target_len)?;
+        while let (Some(s), Some(t)) = (ids.next(), ids.next()) {
+            let (s, cut_s) = self.close(s, self.config.max_source_len);
+            let (t, cut_t) = self.close(t, self.config.max_target_len);
             stats.sources += usize::from(cut_s);
             stats.targets += usize::from(cut_t);
             sources.push(s);
