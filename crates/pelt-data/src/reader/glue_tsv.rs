@@ -173,6 +173,23 @@ mod tests {
     }
 
     #[test]
+    fn stsb_columns_by_header_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "dev.tsv",
+            "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n\
+             0\tmain-captions\tMSRvid\t2012test\t0000\tnone\tnone\tA man with a hard hat is dancing.\tA man wearing a hard hat is dancing.\t5.000\n",
+        );
+        let records = read(&mut reading(dir.path(), false), &path, &glue("stsb")).unwrap();
+        assert_eq!(
+            records[0].fields["sentence2"],
+            "A man wearing a hard hat is dancing."
+        );
+        assert_eq!(records[0].label, Some(RawLabel::Text("5.000".into())));
+    }
+
+    #[test]
     fn missing_header_column_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let path = write(
