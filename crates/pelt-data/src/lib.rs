@@ -40,7 +40,7 @@ pub use error::{DataError, Result};
 pub use features::FeatureCache;
 pub use layout::{Column, GlueTsv, ImageField, Layout};
 pub use load::{LoadOptions, TaskData, detect_layout, load_task, read_split};
-pub use loader::Loader;
+pub use loader::{Loader, LoaderConfig};
 pub use record::{Example, Origin, RawLabel, Record};
 pub use registry::task;
 pub use report::ReadReport;

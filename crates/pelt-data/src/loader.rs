@@ -15,6 +15,24 @@ use crate::error::{DataError, Result};
 use crate::load::TaskData;
 use crate::sampler::TemperatureSampler;
 
+/// Worker settings of a [`Loader`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoaderConfig {
+    /// Batching threads.
+    pub workers: usize,
+    /// Most batches waiting in the channel.
+    pub prefetch: usize,
+}
+
+impl Default for LoaderConfig {
+    fn default() -> Self {
+        Self {
+            workers: 2,
+            prefetch: 8,
+        }
+    }
+}
+
 /// An iterator of training batches `sampler.step() .. end_step`, built by worker threads.
 pub struct Loader {
     receiver: Option<Receiver<(u64, Result<Batch>)>>,
@@ -26,15 +44,16 @@ pub struct Loader {
 }
 
 impl Loader {
-    /// Starts `workers` threads batching the sampler's plans until `end_step` (exclusive).
+    /// Starts `config.workers` threads batching the sampler's plans from its current step until
+    /// `end_step` (exclusive); `tasks[t]` is task `t` of the sampler.
     pub fn spawn(
         batcher: Batcher,
         tasks: Arc<Vec<TaskData>>,
         sampler: TemperatureSampler,
         end_step: u64,
-        workers: usize,
-        prefetch: usize,
+        config: LoaderConfig,
     ) -> Result<Self> {
+        let LoaderConfig { workers, prefetch } = config;
         if workers == 0 || prefetch == 0 {
             return Err(DataError::Config(
                 "loader needs workers >= 1 and prefetch >= 1".to_owned(),

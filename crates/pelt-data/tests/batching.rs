@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use pelt_data::{
-    Batcher, BatcherConfig, Example, FeatureCache, IGNORE_INDEX, LoadOptions, Loader, Row,
-    SamplerConfig, TemperatureSampler, VisualInput, load_task, task,
+    Batcher, BatcherConfig, Example, FeatureCache, IGNORE_INDEX, LoadOptions, Loader, LoaderConfig,
+    Row, SamplerConfig, TemperatureSampler, VisualInput, load_task, task,
 };
 use safetensors::Dtype;
 use safetensors::tensor::TensorView;
@@ -200,7 +200,17 @@ fn threaded_loader_yields_the_sequential_batches_in_order() {
         .map(|plan| batcher.plan(&plan, &tasks).unwrap())
         .collect();
     let sampler = TemperatureSampler::resume(&sizes, config, 5).unwrap();
-    let loader = Loader::spawn(batcher, Arc::new(tasks), sampler, 25, 3, 4).unwrap();
+    let loader = Loader::spawn(
+        batcher,
+        Arc::new(tasks),
+        sampler,
+        25,
+        LoaderConfig {
+            workers: 3,
+            prefetch: 4,
+        },
+    )
+    .unwrap();
     let got: Vec<_> = loader.map(Result::unwrap).collect();
     assert_eq!(got, expected);
 }
