@@ -210,13 +210,12 @@ pub static TASKS: &[TaskSpec] = &[
     },
     TaskSpec {
         name: "imdb",
-        source: "sentence: {text}",
+        // HyperFormer gives the review text alone.
+        source: "{text}",
         labels: LabelKind::Classes(&["neg", "pos"]),
         metrics: &[Metric::Accuracy],
-        split: SplitPolicy::HoldOutTrain {
-            count: HOLD_OUT,
-            test: "test",
-        },
+        // HyperFormer counts IMDB as small: its official test set is halved.
+        split: SplitPolicy::HalveValidation { validation: "test" },
         layouts: &[JSONL],
         images: 0,
     },
@@ -253,10 +252,8 @@ pub static TASKS: &[TaskSpec] = &[
         source: "sentence: {text}",
         labels: LabelKind::Classes(&["ABBR", "ENTY", "DESC", "HUM", "LOC", "NUM"]),
         metrics: &[Metric::Accuracy],
-        split: SplitPolicy::HoldOutTrain {
-            count: HOLD_OUT,
-            test: "test",
-        },
+        // Small in HyperFormer: the official test set is halved.
+        split: SplitPolicy::HalveValidation { validation: "test" },
         layouts: &[Layout::Jsonl {
             file: "{}.jsonl",
             label: "coarse_label",
