@@ -1,6 +1,9 @@
 //! Criterion benches: encoding a batch of 8 images at ViT-B/32 dimensions (random weights),
 //! and preprocessing a batch of 8 JPEG files.
 
+// criterion_group! and criterion_main! generate undocumented functions.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 use std::path::Path;
 use std::time::Duration;

@@ -18,7 +18,7 @@ use crate::resample::resize_bicubic;
 /// CLIP's normalisation mean (OpenAI CLIP, used by every CLIP checkpoint's processor).
 pub const CLIP_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
 /// CLIP's normalisation standard deviation.
-pub const CLIP_STD: [f32; 3] = [0.268_629_54, 0.261_302_58, 0.275_777_1];
+pub const CLIP_STD: [f32; 3] = [0.268_629_54, 0.261_302_6, 0.275_777_1];
 
 /// Largest accepted image width or height, in pixels, before anything is decoded.
 pub const DEFAULT_MAX_SIDE: u32 = 16_384;

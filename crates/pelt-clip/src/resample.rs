@@ -4,9 +4,9 @@
 //! rounding back to 8 bits. Each output sample is a weighted sum of the input samples under
 //! a cubic kernel (`a = -0.5`) centred on the output pixel's centre, with the kernel widened
 //! by the scale factor when shrinking (antialiasing), weights normalised to sum to one and
-//! applied in 22-bit fixed point. The `image` crate's filters differ in these details (float
-//! intermediates, kernel normalisation), by up to a few levels per pixel; reproducing them
-//! here makes the preprocessing match Hugging Face's bit for bit on decoded pixels.
+//! applied in 22-bit fixed point. The `image` crate's resize keeps float intermediates and is
+//! not bit-compatible with this; reproducing Pillow's arithmetic here makes the preprocessing
+//! match Hugging Face's bit for bit on decoded pixels.
 
 use std::ops::Range;
 

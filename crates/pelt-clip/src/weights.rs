@@ -123,7 +123,7 @@ fn take_model(loader: &mut StrictLoader<'_>, config: &ClipVisionConfig) -> ClipV
         let weight: Tensor<2> =
             loader.take("visual_projection.weight", [config.projection_dim, hidden]);
         Linear {
-            weight: Param::from_tensor(weight.transpose()),
+            weight: Param::from_tensor(transposed(weight)),
             bias: None,
         }
     });
@@ -141,11 +141,19 @@ fn take_model(loader: &mut StrictLoader<'_>, config: &ClipVisionConfig) -> ClipV
 fn take_linear(loader: &mut StrictLoader<'_>, name: &str, d_in: usize, d_out: usize) -> Linear {
     let weight: Tensor<2> = loader.take(&format!("{name}.weight"), [d_out, d_in]);
     Linear {
-        weight: Param::from_tensor(weight.transpose()),
+        weight: Param::from_tensor(transposed(weight)),
         bias: Some(Param::from_tensor(
             loader.take(&format!("{name}.bias"), [d_out]),
         )),
     }
+}
+
+/// `weight` transposed into a contiguous tensor: PyTorch stores `[d_out, d_in]`, Burn's
+/// `Linear` multiplies by `[d_in, d_out]`; copying once at load time keeps every forward's
+/// matrix product on a contiguous operand.
+fn transposed(weight: Tensor<2>) -> Tensor<2> {
+    let device = weight.device();
+    Tensor::from_data(weight.transpose().into_data(), &device)
 }
 
 /// `{name}.weight` and `{name}.bias` of a layer norm with the configured epsilon.
