@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use pelt_data::metrics::{
-    accuracy, cider_d, f1_with_invalid, matthews, pearson, spearman, vqa_score,
+    accuracy, cider_d, f1_with_invalid, int_or_invalid, matthews, pearson, spearman, vqa_score,
 };
 use pelt_data::rng::randperm;
 use pelt_data::{Batcher, BatcherConfig, score_target};
@@ -79,15 +79,26 @@ fn classification_metrics_match_scikit_learn() {
         let p = strings(&case["predictions"]);
         let t = strings(&case["targets"]);
         let what = format!("case {i}");
+        let num = |key: &str| case[key].as_f64().unwrap();
         close(
             accuracy(&p, &t).unwrap(),
-            case["accuracy"].as_f64().unwrap(),
+            num("accuracy_str"),
+            METRIC_TOLERANCE,
+            &what,
+        );
+        // CoLA, MRPC and QQP go through int() first, as `evaluate` does for them.
+        let ints = |v: &[String]| -> Vec<String> {
+            v.iter().map(|s| int_or_invalid(s).to_string()).collect()
+        };
+        close(
+            accuracy(&ints(&p), &ints(&t)).unwrap(),
+            num("accuracy_int"),
             METRIC_TOLERANCE,
             &what,
         );
         close(
             matthews(&p, &t).unwrap(),
-            case["matthews"].as_f64().unwrap(),
+            num("matthews"),
             METRIC_TOLERANCE,
             &what,
         );

@@ -1,7 +1,9 @@
 //! Classification metrics over predicted and target strings: accuracy, F1, Matthews correlation.
 //!
 //! Predictions are decoded text, so any string can come out. Each metric says how it treats a
-//! prediction outside the label set; all follow the reference code (HyperFormer / T5).
+//! prediction outside the label set; all follow the reference code (HyperFormer / T5), whose
+//! post-processing turns the predictions of CoLA, MRPC and QQP into integers with Python's `int`,
+//! `-1` when that fails ([`python_int`]).
 
 use std::collections::HashMap;
 
@@ -39,21 +41,42 @@ pub fn accuracy<P: AsRef<str>, T: AsRef<str>>(predictions: &[P], targets: &[T]) 
     Ok(correct as f64 / targets.len() as f64)
 }
 
-fn binary(metric: &'static str, text: &str) -> Result<u8> {
-    match text.trim() {
-        "0" => Ok(0),
-        "1" => Ok(1),
-        other => Err(DataError::Metric {
+/// Python's `int(text)`: surrounding whitespace, an optional sign, ASCII digits with single
+/// underscores between them (`"01"`, `" +1"`, `"1_0"` parse; `"1.0"`, `""`, `"one"` do not).
+pub fn python_int(text: &str) -> Option<i64> {
+    let t = text.trim();
+    let digits = t.strip_prefix(['+', '-']).unwrap_or(t);
+    let valid = !digits.is_empty()
+        && !digits.starts_with('_')
+        && !digits.ends_with('_')
+        && !digits.contains("__")
+        && digits.bytes().all(|b| b.is_ascii_digit() || b == b'_');
+    if !valid {
+        return None;
+    }
+    let value: i64 = digits.replace('_', "").parse().ok()?;
+    Some(if t.starts_with('-') { -value } else { value })
+}
+
+/// The reference's `string_to_int(text, default=-1)`.
+pub fn int_or_invalid(text: &str) -> i64 {
+    python_int(text).unwrap_or(-1)
+}
+
+fn binary(metric: &'static str, text: &str) -> Result<i64> {
+    match python_int(text) {
+        Some(v @ (0 | 1)) => Ok(v),
+        _ => Err(DataError::Metric {
             metric,
-            reason: format!("target {other:?} is not \"0\" or \"1\""),
+            reason: format!("target {text:?} is not 0 or 1"),
         }),
     }
 }
 
 /// F1 of class `"1"` (scikit-learn's binary `f1_score`), in `[0, 1]`.
 ///
-/// A prediction that is not `"0"` or `"1"` counts as wrong: it is replaced by the opposite of
-/// its target (T5's `f1_score_with_invalid`). With no true or predicted positive the score is 0,
+/// Predictions are read as integers ([`python_int`]); one that is not 0 or 1 counts as wrong: it
+/// is replaced by the opposite of its target (T5's `f1_score_with_invalid`). With no true or predicted positive the score is 0,
 /// as scikit-learn's `zero_division` default.
 pub fn f1_with_invalid<P: AsRef<str>, T: AsRef<str>>(
     predictions: &[P],
@@ -63,9 +86,8 @@ pub fn f1_with_invalid<P: AsRef<str>, T: AsRef<str>>(
     let (mut tp, mut fp, mut fneg) = (0usize, 0usize, 0usize);
     for (p, t) in predictions.iter().zip(targets) {
         let t = binary("f1", t.as_ref())?;
-        let p = match p.as_ref().trim() {
-            "0" => 0,
-            "1" => 1,
+        let p = match python_int(p.as_ref()) {
+            Some(v @ (0 | 1)) => v,
             _ => 1 - t,
         };
         match (p, t) {
@@ -85,24 +107,29 @@ pub fn f1_with_invalid<P: AsRef<str>, T: AsRef<str>>(
 
 /// Matthews correlation coefficient (scikit-learn's multiclass formula), in `[-1, 1]`.
 ///
-/// Predictions outside the set of target labels all fall into one extra "invalid" class, as when
-/// the reference code maps unparseable predictions to `-1`. Zero when either the predictions or
-/// the targets are constant (scikit-learn's convention).
+/// Labels are compared as integers after the reference's post-processing ([`int_or_invalid`]):
+/// `"01"` is class 1, and every unparseable prediction falls into class `-1`. Zero when either
+/// side is constant (scikit-learn's convention).
 pub fn matthews<P: AsRef<str>, T: AsRef<str>>(predictions: &[P], targets: &[T]) -> Result<f64> {
     check_lengths("matthews", predictions.len(), targets.len())?;
-    let mut classes: HashMap<&str, usize> = HashMap::new();
-    for t in targets {
+    let mut classes: HashMap<i64, usize> = HashMap::new();
+    let mut class_of = |v: i64| {
         let next = classes.len();
-        classes.entry(t.as_ref().trim()).or_insert(next);
-    }
-    let invalid = classes.len();
-    let k = invalid + 1;
+        *classes.entry(v).or_insert(next)
+    };
+    let pairs: Vec<(usize, usize)> = predictions
+        .iter()
+        .zip(targets)
+        .map(|(p, t)| {
+            let ti = class_of(int_or_invalid(t.as_ref()));
+            (class_of(int_or_invalid(p.as_ref())), ti)
+        })
+        .collect();
+    let k = classes.len();
     let mut t_sum = vec![0f64; k];
     let mut p_sum = vec![0f64; k];
     let mut correct = 0f64;
-    for (p, t) in predictions.iter().zip(targets) {
-        let ti = classes[t.as_ref().trim()];
-        let pi = classes.get(p.as_ref().trim()).copied().unwrap_or(invalid);
+    for &(pi, ti) in &pairs {
         t_sum[ti] += 1.0;
         p_sum[pi] += 1.0;
         if ti == pi {
@@ -151,6 +178,23 @@ mod tests {
             2.0 / 3.0
         );
         assert!(f1_with_invalid(&["1"], &["2"]).is_err());
+        // Python's int() reads "01" and " +1" as 1.
+        assert_eq!(f1_with_invalid(&["01", " +1"], &["1", "1"]).unwrap(), 1.0);
+    }
+
+    #[test]
+    fn python_int_follows_python() {
+        for (text, value) in [
+            ("1", Some(1)),
+            (" 01 ", Some(1)),
+            ("-2", Some(-2)),
+            ("1_0", Some(10)),
+        ] {
+            assert_eq!(python_int(text), value, "{text:?}");
+        }
+        for text in ["", "1.0", "one", "_1", "1_", "1__0", "+", "0x1", "1 0"] {
+            assert_eq!(python_int(text), None, "{text:?}");
+        }
     }
 
     #[test]

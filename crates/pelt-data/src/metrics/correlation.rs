@@ -7,7 +7,8 @@ use crate::metrics::classification::check_lengths;
 /// code: outside the score range, so it can only hurt.
 pub const INVALID_SCORE: f64 = -1.0;
 
-/// Parses predictions (invalid ones become [`INVALID_SCORE`]) and targets (which must parse).
+/// Parses predictions like Python's `float` (invalid ones become [`INVALID_SCORE`]; `nan` and
+/// `inf` parse, as in the reference) and targets (which must parse).
 pub fn parse_scores<P: AsRef<str>, T: AsRef<str>>(
     metric: &'static str,
     predictions: &[P],
@@ -16,14 +17,7 @@ pub fn parse_scores<P: AsRef<str>, T: AsRef<str>>(
     check_lengths(metric, predictions.len(), targets.len())?;
     let preds = predictions
         .iter()
-        .map(|p| {
-            p.as_ref()
-                .trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|x| x.is_finite())
-                .unwrap_or(INVALID_SCORE)
-        })
+        .map(|p| p.as_ref().trim().parse::<f64>().unwrap_or(INVALID_SCORE))
         .collect();
     let targs = targets
         .iter()
@@ -40,8 +34,8 @@ pub fn parse_scores<P: AsRef<str>, T: AsRef<str>>(
     Ok((preds, targs))
 }
 
-/// Pearson correlation, in `[-1, 1]`; 0 when either side is constant (SciPy returns NaN there,
-/// which would poison the GLUE mean and model selection).
+/// Pearson correlation, in `[-1, 1]`; 0 where SciPy gives NaN (a constant side, a NaN or infinite
+/// prediction), as the reference code does, so the GLUE mean and model selection stay defined.
 pub fn pearson(x: &[f64], y: &[f64]) -> Result<f64> {
     check_lengths("pearson", x.len(), y.len())?;
     let n = x.len() as f64;
@@ -54,10 +48,12 @@ pub fn pearson(x: &[f64], y: &[f64]) -> Result<f64> {
         sxx += da * da;
         syy += db * db;
     }
-    if sxx == 0.0 || syy == 0.0 {
-        return Ok(0.0);
-    }
-    Ok((sxy / (sxx.sqrt() * syy.sqrt())).clamp(-1.0, 1.0))
+    let r = sxy / (sxx.sqrt() * syy.sqrt());
+    Ok(if r.is_finite() {
+        r.clamp(-1.0, 1.0)
+    } else {
+        0.0
+    })
 }
 
 /// 1-based ranks with ties given their average rank (SciPy `rankdata(method="average")`).
@@ -81,9 +77,13 @@ pub fn average_ranks(values: &[f64]) -> Vec<f64> {
     ranks
 }
 
-/// Spearman rank correlation: Pearson of the average ranks, in `[-1, 1]`.
+/// Spearman rank correlation: Pearson of the average ranks, in `[-1, 1]`; 0 where SciPy gives
+/// NaN (a constant side or a NaN value), as the reference code does.
 pub fn spearman(x: &[f64], y: &[f64]) -> Result<f64> {
     check_lengths("spearman", x.len(), y.len())?;
+    if x.iter().chain(y).any(|v| v.is_nan()) {
+        return Ok(0.0);
+    }
     pearson(&average_ranks(x), &average_ranks(y))
 }
 
@@ -110,8 +110,12 @@ mod tests {
 
     #[test]
     fn unparseable_predictions_become_the_invalid_score() {
-        let (p, t) = parse_scores("pearson", &["3.2", "", "nan"], &["1.0", "2", "3"]).unwrap();
+        let (p, t) = parse_scores("pearson", &["3.2", "", "x"], &["1.0", "2", "3"]).unwrap();
         assert_eq!(p, vec![3.2, INVALID_SCORE, INVALID_SCORE]);
+        let (p, _) = parse_scores("pearson", &["nan", "inf", "1"], &["1", "2", "3"]).unwrap();
+        assert!(p[0].is_nan() && p[1].is_infinite());
+        assert_eq!(pearson(&p, &[1.0, 2.0, 3.0]).unwrap(), 0.0);
+        assert_eq!(spearman(&p, &[1.0, 2.0, 3.0]).unwrap(), 0.0);
         assert_eq!(t, vec![1.0, 2.0, 3.0]);
         assert!(parse_scores("pearson", &["1"], &["x"]).is_err());
     }

@@ -1,6 +1,7 @@
 //! A task's reported numbers (×100) from predictions, and the GLUE score.
 
 use crate::error::{DataError, Result};
+use crate::metrics::classification::{check_lengths, int_or_invalid};
 use crate::metrics::{
     accuracy, caption_tokens, cider_d, exact_match, f1_with_invalid, matthews, parse_scores,
     pearson, spearman, vqa_accuracy,
@@ -18,6 +19,10 @@ pub struct Score {
     pub value: f64,
 }
 
+/// Tasks whose predictions and targets the reference post-processes with `int()` before every
+/// metric (HyperFormer's `get_post_processor`): `"01"` counts as `"1"` there.
+const INT_POSTPROCESSED: [&str; 3] = ["cola", "mrpc", "qqp"];
+
 /// Scores `predictions[i]` (decoded text) against `examples[i]` with every metric of the task,
 /// ×100, in the task's order.
 pub fn evaluate<P: AsRef<str>>(
@@ -25,20 +30,38 @@ pub fn evaluate<P: AsRef<str>>(
     predictions: &[P],
     examples: &[Example],
 ) -> Result<Vec<Score>> {
+    if INT_POSTPROCESSED.contains(&task.name) {
+        let ints = |v: &mut dyn Iterator<Item = &str>| -> Vec<String> {
+            v.map(|s| int_or_invalid(s).to_string()).collect()
+        };
+        let preds = ints(&mut predictions.iter().map(AsRef::as_ref));
+        let targets = ints(&mut examples.iter().map(|e| e.target.as_str()));
+        return scores(task, &preds, &targets, examples);
+    }
     let targets: Vec<&str> = examples.iter().map(|e| e.target.as_str()).collect();
+    scores(task, predictions, &targets, examples)
+}
+
+fn scores<P: AsRef<str>, T: AsRef<str>>(
+    task: &TaskSpec,
+    predictions: &[P],
+    targets: &[T],
+    examples: &[Example],
+) -> Result<Vec<Score>> {
+    check_lengths("evaluate", predictions.len(), examples.len())?;
     task.metrics
         .iter()
         .map(|&metric| {
             let value = match metric {
-                Metric::Accuracy => accuracy(predictions, &targets)?,
-                Metric::F1 => f1_with_invalid(predictions, &targets)?,
-                Metric::Matthews => matthews(predictions, &targets)?,
+                Metric::Accuracy => accuracy(predictions, targets)?,
+                Metric::F1 => f1_with_invalid(predictions, targets)?,
+                Metric::Matthews => matthews(predictions, targets)?,
                 Metric::Pearson => {
-                    let (p, t) = parse_scores("pearson", predictions, &targets)?;
+                    let (p, t) = parse_scores("pearson", predictions, targets)?;
                     pearson(&p, &t)?
                 }
                 Metric::Spearman => {
-                    let (p, t) = parse_scores("spearman", predictions, &targets)?;
+                    let (p, t) = parse_scores("spearman", predictions, targets)?;
                     spearman(&p, &t)?
                 }
                 Metric::VqaAccuracy => {
@@ -48,7 +71,7 @@ pub fn evaluate<P: AsRef<str>>(
                         .collect();
                     vqa_accuracy(predictions, &refs)?
                 }
-                Metric::ExactMatch => exact_match(predictions, &targets)?,
+                Metric::ExactMatch => exact_match(predictions, targets)?,
                 Metric::CiderD => {
                     let preds: Vec<String> = predictions
                         .iter()
@@ -110,6 +133,9 @@ mod tests {
         assert_eq!(scores[0].metric, Metric::F1);
         assert_eq!(scores[0].value, 50.0);
         assert_eq!(scores[1].value, 50.0);
+        // MRPC predictions go through int() as in the reference: "01" is right, "x" wrong.
+        let scores = evaluate(task("mrpc").unwrap(), &["01", "x", "1", "0"], &examples).unwrap();
+        assert_eq!(scores[1].value, 75.0);
     }
 
     #[test]

@@ -11,7 +11,7 @@ mod evaluate;
 mod vqa;
 
 pub use cider::{caption_tokens, cider_d};
-pub use classification::{accuracy, f1_with_invalid, matthews};
+pub use classification::{accuracy, f1_with_invalid, int_or_invalid, matthews, python_int};
 pub use correlation::{INVALID_SCORE, average_ranks, parse_scores, pearson, spearman};
 pub use evaluate::{Score, evaluate, glue_score};
 pub use vqa::{
