@@ -342,3 +342,42 @@ fn garbage_in_every_layout_gives_errors_not_panics() {
         }
     }
 }
+
+#[test]
+fn vqa_v2_files_with_coco_images_give_scored_examples() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "v2_OpenEnded_mscoco_val2014_questions.json",
+        r#"{"questions": [{"image_id": 42, "question": "How many dogs?", "question_id": 42000}]}"#,
+    );
+    let answers: Vec<String> = ["2", "2", "2", "two", "3", "2", "2", "2", "2", "2"]
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            format!(
+                r#"{{"answer": "{a}", "answer_confidence": "yes", "answer_id": {}}}"#,
+                i + 1
+            )
+        })
+        .collect();
+    write(
+        dir.path(),
+        "v2_mscoco_val2014_annotations.json",
+        format!(
+            r#"{{"annotations": [{{"question_id": 42000, "image_id": 42, "question_type": "how many",
+                "answer_type": "number", "multiple_choice_answer": "2", "answers": [{}]}}]}}"#,
+            answers.join(", ")
+        ),
+    );
+    write(dir.path(), "val2014/COCO_val2014_000000000042.jpg", b"jpeg");
+    let vqa = task("vqa").unwrap();
+    let (examples, _) = read_split(vqa, dir.path(), "val", &LoadOptions::default()).unwrap();
+    assert_eq!(examples[0].source, "question: How many dogs?");
+    assert_eq!(examples[0].target, "2");
+    assert_eq!(examples[0].references.len(), 10);
+    let scores = pelt_data::metrics::evaluate(vqa, &["two"], &examples).unwrap();
+    // "two" normalises to "2"; eight of the ten answers are "2" (after punctuation processing,
+    // "two" stays "two"), so every leave-one-out subset has at least 3 matches.
+    assert_eq!(scores[0].value, 100.0);
+}
