@@ -52,12 +52,20 @@ pub(crate) fn decode_image(
     limits.max_image_height = Some(max_side);
     limits.max_alloc = Some(max_alloc);
     reader.limits(limits);
-    reader.decode().map_err(|error| match error {
+    let image = reader.decode().map_err(|error| match error {
         ImageError::Limits(limit) => too_large(limit.to_string()),
         // Reading from memory, an I/O error means the data ended early.
         ImageError::IoError(e) => undecodable(format!("truncated or unreadable data: {e}")),
         other => undecodable(other.to_string()),
-    })
+    })?;
+    if image.width() == 0 || image.height() == 0 {
+        return Err(undecodable(format!(
+            "the image has no pixels ({}×{})",
+            image.width(),
+            image.height()
+        )));
+    }
+    Ok(image)
 }
 
 /// Whether a JPEG's marker structure reaches its end-of-image marker. Segments are skipped by

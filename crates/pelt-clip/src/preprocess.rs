@@ -99,9 +99,13 @@ impl ClipImageProcessor {
         Tensor::from_data(TensorData::new(data, [batch, 3, height, width]), device)
     }
 
-    /// Preprocesses a decoded image: RGB, resize, centre crop, rescale, normalise.
+    /// Preprocesses a decoded image: RGB, resize, centre crop, rescale, normalise. An image
+    /// without pixels (which [`Self::decode`] refuses) gives an all-black crop.
     pub fn preprocess(&self, image: &DynamicImage) -> PixelValues {
         let rgb = to_rgb8(image);
+        if rgb.width() == 0 || rgb.height() == 0 {
+            return self.normalise(&rgb, 0, 0);
+        }
         let (width, height) = self.resized_size(rgb.width() as usize, rgb.height() as usize);
         let [crop_h, crop_w] = self.crop_size;
         // Offsets of the crop in the resized image; Python's floor division, and negative
@@ -190,6 +194,15 @@ mod tests {
             processor.preprocess(&DynamicImage::ImageLuma16(deep)),
             processor.preprocess(&DynamicImage::ImageLuma8(shallow))
         );
+    }
+
+    #[test]
+    fn an_image_without_pixels_gives_black_not_a_panic() {
+        let processor = ClipImageProcessor::new(8);
+        let out = processor.preprocess(&DynamicImage::ImageRgb8(RgbImage::new(0, 5)));
+        let black = (0.0 - CLIP_MEAN[2]) / CLIP_STD[2];
+        assert_eq!(out.data.len(), 3 * 64);
+        assert!(out.data[128..].iter().all(|&v| v == black));
     }
 
     #[test]

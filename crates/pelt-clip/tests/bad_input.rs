@@ -121,3 +121,12 @@ fn limits_are_configurable() {
         .expect_err("300 px is over a 100 px limit");
     assert!(matches!(error, ClipError::ImageTooLarge { .. }), "{error}");
 }
+
+#[test]
+fn zero_sized_image_is_refused_without_a_panic() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = write(dir.path(), "flat.bmp", &bmp_header(0, 10));
+    let error = error_for(&path);
+    assert!(matches!(error, ClipError::Image { .. }), "{error}");
+    assert_names(&error, &path);
+}
