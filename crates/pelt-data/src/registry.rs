@@ -444,6 +444,35 @@ mod tests {
     }
 
     #[test]
+    fn vision_tasks_expect_the_official_file_names() {
+        let files = |name: &str, split: &str| -> Vec<String> {
+            task(name).unwrap().layouts[0]
+                .files(split)
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect()
+        };
+        assert_eq!(
+            files("vqa", "train"),
+            [
+                "v2_OpenEnded_mscoco_train2014_questions.json",
+                "v2_mscoco_train2014_annotations.json"
+            ]
+        );
+        assert_eq!(
+            files("okvqa", "val"),
+            [
+                "OpenEnded_mscoco_val2014_questions.json",
+                "mscoco_val2014_annotations.json"
+            ]
+        );
+        assert_eq!(files("gqa", "testdev"), ["testdev_balanced_questions.json"]);
+        assert_eq!(files("nlvr2", "test1"), ["test1.json"]);
+        assert_eq!(files("snli-ve", "dev"), ["snli_ve_dev.jsonl"]);
+        assert_eq!(files("coco", "test"), ["dataset_coco.json"]);
+    }
+
+    #[test]
     fn image_tasks_read_images_and_text_tasks_do_not() {
         for t in TASKS {
             let image_layout = t
