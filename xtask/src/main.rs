@@ -1,8 +1,95 @@
-//! Project driver: `cargo xtask <command>`.
+//! Project driver: `cargo xtask <command>`. Run `cargo xtask help` for the list.
 
-fn main() -> anyhow::Result<()> {
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+const HELP: &str = "\
+cargo xtask <command>
+
+Commands:
+  train          train HyperPELT on the bundled data (arrives with the training driver;
+                 see the README for its status)
+  gen-fixtures   regenerate every crate's parity fixtures with PyTorch and transformers
+                 (installs xtask/fixtures-requirements.txt into .venv-fixtures/ on first use;
+                 needs PyPI access; developers run it, CI does not)
+  test-wgpu      run the T5 parity tests on the wgpu backend (Mesa lavapipe on a CPU-only
+                 machine: apt-get install mesa-vulkan-drivers libvulkan1)
+  help           print this text
+";
+
+fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = workspace_root();
     match args.first().map(String::as_str) {
-        _ => anyhow::bail!("usage: cargo xtask <command>"),
+        Some("gen-fixtures") => gen_fixtures(&root),
+        Some("test-wgpu") => test_wgpu(&root),
+        Some("train") => bail!(
+            "`cargo xtask train` needs the training driver (pelt-train), which is not in this \
+             checkout yet; the T5 backbone, its tests and benchmarks are (see README.md)"
+        ),
+        Some("help") | Some("--help") | Some("-h") | None => {
+            print!("{HELP}");
+            Ok(())
+        }
+        Some(other) => bail!("unknown command `{other}`\n\n{HELP}"),
     }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn run(command: &mut Command) -> Result<()> {
+    let status = command
+        .status()
+        .with_context(|| format!("could not start {command:?}"))?;
+    if !status.success() {
+        bail!("{command:?} failed with {status}");
+    }
+    Ok(())
+}
+
+fn gen_fixtures(root: &Path) -> Result<()> {
+    let venv = root.join(".venv-fixtures");
+    let python = venv.join("bin/python");
+    if !python.exists() {
+        run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
+        run(Command::new(&python).args(["-m", "pip", "install", "-q", "-r"]).arg(
+            root.join("xtask/fixtures-requirements.txt"),
+        ))?;
+    }
+    let mut scripts: Vec<PathBuf> = std::fs::read_dir(root.join("crates"))
+        .context("reading crates/")?
+        .filter_map(|entry| entry.ok())
+        .map(|entry| entry.path().join("tests/fixtures/gen_fixtures.py"))
+        .filter(|script| script.exists())
+        .collect();
+    scripts.sort();
+    for script in scripts {
+        println!("running {}", script.display());
+        run(Command::new(&python).arg(&script))?;
+    }
+    Ok(())
+}
+
+fn test_wgpu(root: &Path) -> Result<()> {
+    run(Command::new(env!("CARGO"))
+        .current_dir(root)
+        .args([
+            "test",
+            "-p",
+            "pelt-t5",
+            "--no-default-features",
+            "--features",
+            "wgpu",
+            "--test",
+            "parity",
+            "--test",
+            "properties",
+        ]))
 }

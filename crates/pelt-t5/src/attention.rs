@@ -1,0 +1,88 @@
+//! T5 multi-head attention: no score scaling, additive bias, optional prefix columns.
+
+use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
+use burn::prelude::*;
+use burn::tensor::activation::softmax;
+
+use crate::insertions::{Prefix, broadcast_batch};
+
+/// Keys and values of one attention, each `[batch, heads, keys, d_kv]`.
+pub type KeyValue = (Tensor<4>, Tensor<4>);
+
+/// `T5Attention`: query, key, value and output projections without biases.
+#[derive(Module, Debug)]
+pub struct T5Attention {
+    /// Query projection, `d_model -> heads * d_kv`.
+    pub q: Linear,
+    /// Key projection, `d_model -> heads * d_kv`.
+    pub k: Linear,
+    /// Value projection, `d_model -> heads * d_kv`.
+    pub v: Linear,
+    /// Output projection, `heads * d_kv -> d_model`.
+    pub o: Linear,
+    /// Attention probability dropout.
+    pub dropout: Dropout,
+    /// Number of heads.
+    pub num_heads: usize,
+    /// Width of one head.
+    pub d_kv: usize,
+}
+
+impl T5Attention {
+    /// Randomly initialised projections (weights are normally loaded afterwards).
+    pub fn new(d_model: usize, num_heads: usize, d_kv: usize, dropout: f64, device: &Device) -> Self {
+        let inner = num_heads * d_kv;
+        let linear = |i, o| LinearConfig::new(i, o).with_bias(false).init(device);
+        Self {
+            q: linear(d_model, inner),
+            k: linear(d_model, inner),
+            v: linear(d_model, inner),
+            o: linear(inner, d_model),
+            dropout: DropoutConfig::new(dropout).init(),
+            num_heads,
+            d_kv,
+        }
+    }
+
+    /// Projects `x: [batch, seq, d_model]` to keys and values `[batch, heads, seq, d_kv]`.
+    pub fn key_value(&self, x: Tensor<3>) -> KeyValue {
+        (self.heads(self.k.forward(x.clone())), self.heads(self.v.forward(x)))
+    }
+
+    /// Attends from `x: [batch, queries, d_model]` to `kv` (`[batch, heads, keys, d_kv]`),
+    /// adding `bias: [batch | 1, heads | 1, queries, keys]` (relative positions and masks) to
+    /// the unscaled scores. A `prefix` (`[batch | 1, heads, N, d_kv]`) adds `N` key/value
+    /// columns in front, with zero bias. Returns `[batch, queries, d_model]`.
+    pub fn forward(
+        &self,
+        x: Tensor<3>,
+        kv: KeyValue,
+        bias: Tensor<4>,
+        prefix: Option<&Prefix>,
+    ) -> Tensor<3> {
+        let [batch, queries, _d_model] = x.dims();
+        let q = self.heads(self.q.forward(x));
+        let (mut k, mut v) = kv;
+        let mut bias = bias;
+        if let Some(prefix) = prefix.filter(|p| !p.is_empty()) {
+            k = Tensor::cat(vec![broadcast_batch(prefix.key.clone(), batch), k], 2);
+            v = Tensor::cat(vec![broadcast_batch(prefix.value.clone(), batch), v], 2);
+            let [b, h, q_len, _] = bias.dims();
+            let zeros = Tensor::zeros([b, h, q_len, prefix.len()], &bias.device());
+            bias = Tensor::cat(vec![zeros, bias], 3);
+        }
+        let scores = q.matmul(k.swap_dims(2, 3)) + bias;
+        let weights = self.dropout.forward(softmax(scores, 3));
+        let context = weights
+            .matmul(v)
+            .swap_dims(1, 2)
+            .reshape([batch, queries, self.num_heads * self.d_kv]);
+        self.o.forward(context)
+    }
+
+    /// `[batch, seq, heads * d_kv]` to `[batch, heads, seq, d_kv]`.
+    fn heads(&self, x: Tensor<3>) -> Tensor<4> {
+        let [batch, seq, _inner] = x.dims();
+        x.reshape([batch, seq, self.num_heads, self.d_kv]).swap_dims(1, 2)
+    }
+}

@@ -1,0 +1,105 @@
+//! The strict loader refuses checkpoints that do not match the configuration, naming the
+//! tensor and both shapes.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use burn::prelude::*;
+use common::fixture;
+use pelt_t5::{T5Error, T5Model};
+use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+
+/// Copies the v1_1 fixture to a fresh directory, passing its tensors through `edit`.
+fn edited_checkpoint(tag: &str, edit: impl FnOnce(&mut HashMap<String, (Vec<usize>, Vec<u8>)>)) -> PathBuf {
+    let source = fixture("v1_1");
+    let dir = std::env::temp_dir().join(format!("pelt-t5-strict-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(source.join("config.json"), dir.join("config.json")).unwrap();
+    let bytes = std::fs::read(source.join("model.safetensors")).unwrap();
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+    let mut tensors: HashMap<String, (Vec<usize>, Vec<u8>)> = file
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| (name, (view.shape().to_vec(), view.data().to_vec())))
+        .collect();
+    edit(&mut tensors);
+    let views: Vec<(String, TensorView)> = tensors
+        .iter()
+        .map(|(name, (shape, data))| {
+            (name.clone(), TensorView::new(Dtype::F32, shape.clone(), data).unwrap())
+        })
+        .collect();
+    safetensors::serialize_to_file(views, None, &dir.join("model.safetensors")).unwrap();
+    dir
+}
+
+fn load_error(dir: &Path) -> String {
+    let err = T5Model::load(dir, &Device::default()).unwrap_err();
+    assert!(matches!(err, T5Error::Weights(_)), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+    err.to_string()
+}
+
+const NAME: &str = "decoder.block.2.layer.1.EncDecAttention.k.weight";
+
+#[test]
+fn a_missing_tensor_is_named_with_its_shape() {
+    let dir = edited_checkpoint("missing", |t| {
+        t.remove(NAME).unwrap();
+    });
+    let err = load_error(&dir);
+    assert!(err.contains(&format!("missing tensor `{NAME}`")), "{err}");
+    assert!(err.contains("[48, 32]"), "{err}");
+}
+
+#[test]
+fn an_extra_tensor_is_named() {
+    let dir = edited_checkpoint("extra", |t| {
+        t.insert("encoder.block.9.layer.0.layer_norm.weight".into(), (vec![2], vec![0; 8]));
+    });
+    let err = load_error(&dir);
+    assert!(err.contains("unexpected tensor `encoder.block.9.layer.0.layer_norm.weight`"), "{err}");
+}
+
+#[test]
+fn a_wrong_shape_names_both_shapes() {
+    let dir = edited_checkpoint("shape", |t| {
+        let entry = t.get_mut(NAME).unwrap();
+        entry.0 = vec![32, 48];
+    });
+    let err = load_error(&dir);
+    assert!(err.contains(NAME), "{err}");
+    assert!(err.contains("[32, 48]") && err.contains("[48, 32]"), "{err}");
+}
+
+#[test]
+fn nan_weights_are_refused() {
+    let dir = edited_checkpoint("nan", |t| {
+        let entry = t.get_mut(NAME).unwrap();
+        entry.1[0..4].copy_from_slice(&f32::NAN.to_le_bytes());
+    });
+    let err = load_error(&dir);
+    assert!(err.contains(NAME) && err.contains("non-finite"), "{err}");
+}
+
+#[test]
+fn a_directory_without_a_checkpoint_says_what_it_looked_for() {
+    let dir = std::env::temp_dir().join(format!("pelt-t5-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(fixture("v1_0").join("config.json"), dir.join("config.json")).unwrap();
+    let err = load_error(&dir);
+    assert!(err.contains("model.safetensors"), "{err}");
+}
+
+#[test]
+fn a_truncated_safetensors_file_is_refused_with_its_path() {
+    let dir = std::env::temp_dir().join(format!("pelt-t5-trunc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(fixture("v1_0").join("config.json"), dir.join("config.json")).unwrap();
+    let bytes = std::fs::read(fixture("v1_0").join("model.safetensors")).unwrap();
+    std::fs::write(dir.join("model.safetensors"), &bytes[..bytes.len() / 2]).unwrap();
+    let err = load_error(&dir);
+    assert!(err.contains("model.safetensors"), "{err}");
+}
