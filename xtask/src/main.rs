@@ -59,9 +59,9 @@ fn gen_fixtures(root: &Path) -> Result<()> {
     let python = venv.join("bin/python");
     if !python.exists() {
         run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
-        run(Command::new(&python).args(["-m", "pip", "install", "-q", "-r"]).arg(
-            root.join("xtask/fixtures-requirements.txt"),
-        ))?;
+        run(Command::new(&python)
+            .args(["-m", "pip", "install", "-q", "-r"])
+            .arg(root.join("xtask/fixtures-requirements.txt")))?;
     }
     let mut scripts: Vec<PathBuf> = std::fs::read_dir(root.join("crates"))
         .context("reading crates/")?
@@ -78,18 +78,16 @@ fn gen_fixtures(root: &Path) -> Result<()> {
 }
 
 fn test_wgpu(root: &Path) -> Result<()> {
-    run(Command::new(env!("CARGO"))
-        .current_dir(root)
-        .args([
-            "test",
-            "-p",
-            "pelt-t5",
-            "--no-default-features",
-            "--features",
-            "wgpu",
-            "--test",
-            "parity",
-            "--test",
-            "properties",
-        ]))
+    run(Command::new(env!("CARGO")).current_dir(root).args([
+        "test",
+        "-p",
+        "pelt-t5",
+        "--no-default-features",
+        "--features",
+        "wgpu",
+        "--test",
+        "parity",
+        "--test",
+        "properties",
+    ]))
 }

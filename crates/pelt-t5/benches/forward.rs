@@ -1,6 +1,8 @@
 //! Teacher-forced encoder-decoder forward at t5-small dimensions (random weights):
 //! batch 8, source 128 tokens, target 8 tokens, inference mode.
 
+#![allow(missing_docs)] // criterion's macros generate undocumented items
+
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use criterion::{Criterion, criterion_group, criterion_main};

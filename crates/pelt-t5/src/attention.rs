@@ -30,7 +30,13 @@ pub struct T5Attention {
 
 impl T5Attention {
     /// Randomly initialised projections (weights are normally loaded afterwards).
-    pub fn new(d_model: usize, num_heads: usize, d_kv: usize, dropout: f64, device: &Device) -> Self {
+    pub fn new(
+        d_model: usize,
+        num_heads: usize,
+        d_kv: usize,
+        dropout: f64,
+        device: &Device,
+    ) -> Self {
         let inner = num_heads * d_kv;
         let linear = |i, o| LinearConfig::new(i, o).with_bias(false).init(device);
         Self {
@@ -46,7 +52,10 @@ impl T5Attention {
 
     /// Projects `x: [batch, seq, d_model]` to keys and values `[batch, heads, seq, d_kv]`.
     pub fn key_value(&self, x: Tensor<3>) -> KeyValue {
-        (self.heads(self.k.forward(x.clone())), self.heads(self.v.forward(x)))
+        (
+            self.heads(self.k.forward(x.clone())),
+            self.heads(self.v.forward(x)),
+        )
     }
 
     /// Attends from `x: [batch, queries, d_model]` to `kv` (`[batch, heads, keys, d_kv]`),
@@ -73,16 +82,18 @@ impl T5Attention {
         }
         let scores = q.matmul(k.swap_dims(2, 3)) + bias;
         let weights = self.dropout.forward(softmax(scores, 3));
-        let context = weights
-            .matmul(v)
-            .swap_dims(1, 2)
-            .reshape([batch, queries, self.num_heads * self.d_kv]);
+        let context =
+            weights
+                .matmul(v)
+                .swap_dims(1, 2)
+                .reshape([batch, queries, self.num_heads * self.d_kv]);
         self.o.forward(context)
     }
 
     /// `[batch, seq, heads * d_kv]` to `[batch, heads, seq, d_kv]`.
     fn heads(&self, x: Tensor<3>) -> Tensor<4> {
         let [batch, seq, _inner] = x.dims();
-        x.reshape([batch, seq, self.num_heads, self.d_kv]).swap_dims(1, 2)
+        x.reshape([batch, seq, self.num_heads, self.d_kv])
+            .swap_dims(1, 2)
     }
 }

@@ -23,8 +23,12 @@ impl LayerCache {
     /// Keeps the batch rows `rows` (reorders beams).
     pub fn select_rows(&self, rows: &Tensor<1, Int>) -> Self {
         let select = |kv: &Option<KeyValue>| {
-            kv.as_ref()
-                .map(|(k, v)| (k.clone().select(0, rows.clone()), v.clone().select(0, rows.clone())))
+            kv.as_ref().map(|(k, v)| {
+                (
+                    k.clone().select(0, rows.clone()),
+                    v.clone().select(0, rows.clone()),
+                )
+            })
         };
         Self {
             self_kv: select(&self.self_kv),
@@ -120,7 +124,7 @@ impl T5Block {
             (&self.cross_norm, &self.cross_attention, cross)
         {
             let normed = norm.forward(x.clone());
-            let kv = match cache.as_deref_mut() {
+            let kv = match cache {
                 Some(cache) => cache
                     .cross_kv
                     .get_or_insert_with(|| attention.key_value(cross.hidden.clone()))

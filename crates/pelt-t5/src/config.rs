@@ -222,8 +222,14 @@ impl T5Config {
             ("num_layers", self.num_layers),
             ("num_decoder_layers", self.decoder_layers()),
             ("num_heads", self.num_heads),
-            ("relative_attention_num_buckets", self.relative_attention_num_buckets),
-            ("relative_attention_max_distance", self.relative_attention_max_distance),
+            (
+                "relative_attention_num_buckets",
+                self.relative_attention_num_buckets,
+            ),
+            (
+                "relative_attention_max_distance",
+                self.relative_attention_max_distance,
+            ),
         ];
         for (field, value) in positive {
             if value == 0 {
@@ -237,7 +243,10 @@ impl T5Config {
         if self.relative_attention_num_buckets < 4 {
             return Err(T5Error::ConfigValue {
                 field: "relative_attention_num_buckets",
-                reason: format!("{} is below the minimum of 4", self.relative_attention_num_buckets),
+                reason: format!(
+                    "{} is below the minimum of 4",
+                    self.relative_attention_num_buckets
+                ),
             });
         }
         if self.relative_attention_max_distance <= self.relative_attention_num_buckets / 4 {
@@ -294,7 +303,10 @@ mod tests {
     #[test]
     fn defaults_are_t5_small() {
         let c = T5Config::from_json("{}").unwrap();
-        assert_eq!((c.d_model, c.d_ff, c.num_layers, c.num_heads), (512, 2048, 6, 8));
+        assert_eq!(
+            (c.d_model, c.d_ff, c.num_layers, c.num_heads),
+            (512, 2048, 6, 8)
+        );
         assert_eq!(c.decoder_layers(), 6);
         assert!(c.tie_word_embeddings);
     }
@@ -332,7 +344,10 @@ mod tests {
             (r#"{"num_heads": 0}"#, "num_heads"),
             (r#"{"vocab_size": 10, "eos_token_id": 10}"#, "eos_token_id"),
             (r#"{"dropout_rate": 1.5}"#, "dropout_rate"),
-            (r#"{"relative_attention_num_buckets": 2}"#, "relative_attention_num_buckets"),
+            (
+                r#"{"relative_attention_num_buckets": 2}"#,
+                "relative_attention_num_buckets",
+            ),
             (r#"{"layer_norm_epsilon": -1.0}"#, "layer_norm_epsilon"),
         ] {
             let err = T5Config::from_json(json).unwrap_err();

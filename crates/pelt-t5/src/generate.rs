@@ -80,7 +80,9 @@ impl Stepper<'_> {
             None => self.model.decode(&self.encoded, ids),
         };
         let [batch, _, vocab] = logits.dims();
-        let last = logits.slice([0..batch, width - 1..width]).reshape([batch, vocab]);
+        let last = logits
+            .slice([0..batch, width - 1..width])
+            .reshape([batch, vocab]);
         log_softmax(last, 1)
             .into_data()
             .try_into_vec_as::<f32>()
@@ -120,7 +122,10 @@ impl T5Model {
     fn greedy(&self, stepper: &mut Stepper, config: &GenerationConfig) -> Vec<Vec<u32>> {
         let batch = stepper.encoded.hidden.dims()[0];
         let start = self.config.decoder_start_token_id as u32;
-        let (eos, pad) = (self.config.eos_token_id as u32, self.config.pad_token_id as u32);
+        let (eos, pad) = (
+            self.config.eos_token_id as u32,
+            self.config.pad_token_id as u32,
+        );
         let mut rows = vec![vec![start]; batch];
         let mut done = vec![false; batch];
         for _ in 0..config.max_new_tokens {

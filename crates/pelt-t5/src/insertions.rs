@@ -39,7 +39,12 @@ impl Prefix {
         let batch = prefixes.iter().map(|p| p.key.dims()[0]).max().unwrap_or(1);
         let (keys, values) = prefixes
             .into_iter()
-            .map(|p| (broadcast_batch(p.key, batch), broadcast_batch(p.value, batch)))
+            .map(|p| {
+                (
+                    broadcast_batch(p.key, batch),
+                    broadcast_batch(p.value, batch),
+                )
+            })
             .unzip();
         Some(Prefix {
             key: Tensor::cat(keys, 2),
@@ -152,4 +157,3 @@ fn select_batch<const D: usize>(x: Tensor<D>, rows: &Tensor<1, Int>) -> Tensor<D
         x.select(0, rows.clone())
     }
 }
-

@@ -17,7 +17,11 @@ pub fn cross_entropy(logits: Tensor<3>, labels: Tensor<2, Int>, smoothing: f64) 
     let labels = labels.reshape([batch * tgt]);
     let keep = labels.clone().not_equal_elem(IGNORE_INDEX).float();
     let safe = labels.clamp_min(0).unsqueeze_dim(1);
-    let nll = log_probs.clone().gather(1, safe).reshape([batch * tgt]).neg();
+    let nll = log_probs
+        .clone()
+        .gather(1, safe)
+        .reshape([batch * tgt])
+        .neg();
     let uniform = log_probs.mean_dim(1).reshape([batch * tgt]).neg();
     let per_token = nll * (1.0 - smoothing) + uniform * smoothing;
     let count = keep.clone().sum().clamp_min(1.0);

@@ -42,7 +42,11 @@ mod tests {
         let device = Device::default();
         let norm = T5LayerNorm::new(4, 1e-6, &device);
         let x = Tensor::<2>::from_floats([[1.0, 2.0, 3.0, 4.0], [0.0, 0.0, 0.0, 2.0]], &device);
-        let y: Vec<f32> = norm.forward(x).into_data().try_into_vec_as::<f32>().unwrap();
+        let y: Vec<f32> = norm
+            .forward(x)
+            .into_data()
+            .try_into_vec_as::<f32>()
+            .unwrap();
         let rms0 = (30.0f32 / 4.0 + 1e-6).sqrt();
         assert!((y[0] - 1.0 / rms0).abs() < 1e-6);
         assert!((y[7] - 2.0 / (1.0f32 + 1e-6).sqrt()).abs() < 1e-6);

@@ -86,7 +86,8 @@ impl RelativePositionBias {
                 })
             })
             .collect();
-        let index = Tensor::<1, Int>::from_data(TensorData::new(buckets, [queries * keys]), &device);
+        let index =
+            Tensor::<1, Int>::from_data(TensorData::new(buckets, [queries * keys]), &device);
         table
             .select(0, index)
             .reshape([queries, keys, heads])

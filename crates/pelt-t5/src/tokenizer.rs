@@ -12,7 +12,9 @@ pub struct T5Tokenizer {
 
 impl std::fmt::Debug for T5Tokenizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("T5Tokenizer").field("path", &self.path).finish()
+        f.debug_struct("T5Tokenizer")
+            .field("path", &self.path)
+            .finish()
     }
 }
 

@@ -50,7 +50,8 @@ impl T5Model {
         ] {
             loader.alias(alias);
         }
-        model.shared = Param::from_tensor(loader.take(shared_name, [config.vocab_size, config.d_model]));
+        model.shared =
+            Param::from_tensor(loader.take(shared_name, [config.vocab_size, config.d_model]));
         load_stack(&mut loader, "encoder", &mut model.encoder);
         load_stack(&mut loader, "decoder", &mut model.decoder);
         match &mut model.lm_head {
@@ -63,17 +64,26 @@ impl T5Model {
 }
 
 fn load_stack(loader: &mut StrictLoader, prefix: &str, stack: &mut T5Stack) {
-    let bias_name = format!("{prefix}.block.0.layer.0.SelfAttention.relative_attention_bias.weight");
+    let bias_name =
+        format!("{prefix}.block.0.layer.0.SelfAttention.relative_attention_bias.weight");
     let [buckets, heads] = stack.position_bias.embedding.shape().dims();
     stack.position_bias.embedding = Param::from_tensor(loader.take(&bias_name, [buckets, heads]));
     for (i, block) in stack.blocks.iter_mut().enumerate() {
         load_block(loader, &format!("{prefix}.block.{i}"), block);
     }
-    load_norm(loader, &format!("{prefix}.final_layer_norm"), &mut stack.final_norm);
+    load_norm(
+        loader,
+        &format!("{prefix}.final_layer_norm"),
+        &mut stack.final_norm,
+    );
 }
 
 fn load_block(loader: &mut StrictLoader, prefix: &str, block: &mut T5Block) {
-    load_norm(loader, &format!("{prefix}.layer.0.layer_norm"), &mut block.self_norm);
+    load_norm(
+        loader,
+        &format!("{prefix}.layer.0.layer_norm"),
+        &mut block.self_norm,
+    );
     load_attention(
         loader,
         &format!("{prefix}.layer.0.SelfAttention"),
@@ -82,7 +92,11 @@ fn load_block(loader: &mut StrictLoader, prefix: &str, block: &mut T5Block) {
     let ff_layer = match (&mut block.cross_norm, &mut block.cross_attention) {
         (Some(norm), Some(attention)) => {
             load_norm(loader, &format!("{prefix}.layer.1.layer_norm"), norm);
-            load_attention(loader, &format!("{prefix}.layer.1.EncDecAttention"), attention);
+            load_attention(
+                loader,
+                &format!("{prefix}.layer.1.EncDecAttention"),
+                attention,
+            );
             2
         }
         _ => 1,
@@ -91,7 +105,11 @@ fn load_block(loader: &mut StrictLoader, prefix: &str, block: &mut T5Block) {
     load_norm(loader, &format!("{ff}.layer_norm"), &mut block.ff_norm);
     match &mut block.ff.wi_1 {
         Some(wi_1) => {
-            load_linear(loader, &format!("{ff}.DenseReluDense.wi_0"), &mut block.ff.wi);
+            load_linear(
+                loader,
+                &format!("{ff}.DenseReluDense.wi_0"),
+                &mut block.ff.wi,
+            );
             load_linear(loader, &format!("{ff}.DenseReluDense.wi_1"), wi_1);
         }
         None => load_linear(loader, &format!("{ff}.DenseReluDense.wi"), &mut block.ff.wi),

@@ -2,6 +2,8 @@
 //! (`tests/fixtures/gen_fixtures.py`): encoder states, logits, loss, generation, and the
 //! spec's insertion points with their gradients.
 
+#![allow(clippy::unwrap_used)] // a test that cannot load its fixtures should stop there
+
 mod common;
 
 use burn::prelude::*;
@@ -59,7 +61,10 @@ fn decoder_input_is_labels_shifted_right() {
     let expected = Expected::open("v1_0", &device);
     let shifted = model.shift_right(expected.ints("labels"));
     let theirs = expected.ints::<2>("decoder_input_ids");
-    assert_eq!(shifted.into_data().try_into_vec_as::<i64>().unwrap(), theirs.into_data().try_into_vec_as::<i64>().unwrap());
+    assert_eq!(
+        shifted.into_data().try_into_vec_as::<i64>().unwrap(),
+        theirs.into_data().try_into_vec_as::<i64>().unwrap()
+    );
 }
 
 #[test]
@@ -128,8 +133,12 @@ fn fixture_insertions(expected: &Expected, config: &T5Config) -> Insertions {
             .collect(),
     };
     Insertions {
-        encoder: (0..config.num_layers).map(|i| layer("encoder", i)).collect(),
-        decoder: (0..config.decoder_layers()).map(|i| layer("decoder", i)).collect(),
+        encoder: (0..config.num_layers)
+            .map(|i| layer("encoder", i))
+            .collect(),
+        decoder: (0..config.decoder_layers())
+            .map(|i| layer("decoder", i))
+            .collect(),
     }
 }
 
@@ -217,15 +226,30 @@ fn gradients_through_insertions_and_layer_norms_match_pytorch() {
         };
         check(
             "encoder.0.self.key",
-            insertions.encoder[0].self_prefix.as_ref().unwrap().key.grad(&grads),
+            insertions.encoder[0]
+                .self_prefix
+                .as_ref()
+                .unwrap()
+                .key
+                .grad(&grads),
         );
         check(
             "decoder.0.self.value",
-            insertions.decoder[0].self_prefix.as_ref().unwrap().value.grad(&grads),
+            insertions.decoder[0]
+                .self_prefix
+                .as_ref()
+                .unwrap()
+                .value
+                .grad(&grads),
         );
         check(
             "decoder.1.cross.value",
-            insertions.decoder[1].cross_prefix.as_ref().unwrap().value.grad(&grads),
+            insertions.decoder[1]
+                .cross_prefix
+                .as_ref()
+                .unwrap()
+                .value
+                .grad(&grads),
         );
         assert_close(
             &format!("{name} grad encoder.1.adapter0.down"),
@@ -247,7 +271,12 @@ fn gradients_through_insertions_and_layer_norms_match_pytorch() {
         );
         assert_close(
             &format!("{name} grad decoder.block.0.layer.0.layer_norm"),
-            model.decoder.blocks[0].self_norm.weight.val().grad(&grads).unwrap(),
+            model.decoder.blocks[0]
+                .self_norm
+                .weight
+                .val()
+                .grad(&grads)
+                .unwrap(),
             expected.tensor("pelt.grad.decoder.block.0.layer.0.layer_norm.weight"),
             GRADIENT_TOLERANCE,
         );

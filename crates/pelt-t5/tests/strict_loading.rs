@@ -1,6 +1,8 @@
 //! The strict loader refuses checkpoints that do not match the configuration, naming the
 //! tensor and both shapes.
 
+#![allow(clippy::unwrap_used)] // a test that cannot load its fixtures should stop there
+
 mod common;
 
 use std::collections::HashMap;
@@ -12,7 +14,10 @@ use pelt_t5::{T5Error, T5Model};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
 /// Copies the v1_1 fixture to a fresh directory, passing its tensors through `edit`.
-fn edited_checkpoint(tag: &str, edit: impl FnOnce(&mut HashMap<String, (Vec<usize>, Vec<u8>)>)) -> PathBuf {
+fn edited_checkpoint(
+    tag: &str,
+    edit: impl FnOnce(&mut HashMap<String, (Vec<usize>, Vec<u8>)>),
+) -> PathBuf {
     let source = fixture("v1_1");
     let dir = std::env::temp_dir().join(format!("pelt-t5-strict-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -28,7 +33,10 @@ fn edited_checkpoint(tag: &str, edit: impl FnOnce(&mut HashMap<String, (Vec<usiz
     let views: Vec<(String, TensorView)> = tensors
         .iter()
         .map(|(name, (shape, data))| {
-            (name.clone(), TensorView::new(Dtype::F32, shape.clone(), data).unwrap())
+            (
+                name.clone(),
+                TensorView::new(Dtype::F32, shape.clone(), data).unwrap(),
+            )
         })
         .collect();
     safetensors::serialize_to_file(views, None, &dir.join("model.safetensors")).unwrap();
@@ -57,10 +65,16 @@ fn a_missing_tensor_is_named_with_its_shape() {
 #[test]
 fn an_extra_tensor_is_named() {
     let dir = edited_checkpoint("extra", |t| {
-        t.insert("encoder.block.9.layer.0.layer_norm.weight".into(), (vec![2], vec![0; 8]));
+        t.insert(
+            "encoder.block.9.layer.0.layer_norm.weight".into(),
+            (vec![2], vec![0; 8]),
+        );
     });
     let err = load_error(&dir);
-    assert!(err.contains("unexpected tensor `encoder.block.9.layer.0.layer_norm.weight`"), "{err}");
+    assert!(
+        err.contains("unexpected tensor `encoder.block.9.layer.0.layer_norm.weight`"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -71,7 +85,10 @@ fn a_wrong_shape_names_both_shapes() {
     });
     let err = load_error(&dir);
     assert!(err.contains(NAME), "{err}");
-    assert!(err.contains("[32, 48]") && err.contains("[48, 32]"), "{err}");
+    assert!(
+        err.contains("[32, 48]") && err.contains("[48, 32]"),
+        "{err}"
+    );
 }
 
 #[test]

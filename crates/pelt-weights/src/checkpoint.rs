@@ -232,11 +232,9 @@ impl Checkpoint {
             source,
         })?;
         let (header_len, metadata) =
-            safetensors::SafeTensors::read_metadata(&buffer).map_err(|e| {
-                WeightsError::Format {
-                    path: file.to_path_buf(),
-                    reason: format!("not a valid safetensors file: {e}"),
-                }
+            safetensors::SafeTensors::read_metadata(&buffer).map_err(|e| WeightsError::Format {
+                path: file.to_path_buf(),
+                reason: format!("not a valid safetensors file: {e}"),
             })?;
         let data_start = 8 + header_len;
         let buffer = Arc::new(buffer);

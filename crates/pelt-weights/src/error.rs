@@ -52,7 +52,9 @@ pub enum Problem {
         expected: Vec<usize>,
     },
     /// The checkpoint has the tensor with another shape.
-    #[error("tensor `{name}` has shape {found:?} in the checkpoint, the model expects {expected:?}")]
+    #[error(
+        "tensor `{name}` has shape {found:?} in the checkpoint, the model expects {expected:?}"
+    )]
     Shape {
         /// Hugging Face tensor name.
         name: String,

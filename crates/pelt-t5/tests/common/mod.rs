@@ -1,6 +1,6 @@
 //! Shared helpers of the parity tests: fixture paths, fixture tensors, relative error.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::path::PathBuf;
 
@@ -19,7 +19,9 @@ pub const PARITY_TOLERANCE: f32 = 1e-4;
 pub const GRADIENT_TOLERANCE: f32 = 1e-3;
 
 pub fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 /// The expected tensors of one fixture model.
