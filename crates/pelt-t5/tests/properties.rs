@@ -139,3 +139,34 @@ fn cached_decoding_steps_equal_the_full_decoder() {
     let diff: f32 = (full - stepped).abs().max().into_scalar();
     assert!(diff < 1e-4, "{diff}");
 }
+
+#[test]
+fn cached_beam_search_with_insertions_equals_uncached() {
+    let device = Device::default();
+    let (model, input, _) = model_and_input(&device);
+    let c = &model.config;
+    let distribution = burn::tensor::Distribution::Normal(0.0, 1.0);
+    let prefix = || Prefix {
+        key: Tensor::random([3, c.num_heads, 2, c.d_kv], distribution, &device),
+        value: Tensor::random([3, c.num_heads, 2, c.d_kv], distribution, &device),
+    };
+    let layer = || LayerInsertions {
+        self_prefix: Some(prefix()),
+        cross_prefix: Some(prefix()),
+        adapters: vec![],
+    };
+    let insertions = Insertions {
+        encoder: vec![layer()],
+        decoder: (0..c.decoder_layers()).map(|_| layer()).collect(),
+    };
+    let extra = Tensor::<3>::random([3, 2, c.d_model], distribution, &device);
+    let input = input.append(extra, None).pelt(insertions);
+    let beam = |use_cache| pelt_t5::GenerationConfig {
+        use_cache,
+        ..pelt_t5::GenerationConfig::beam(3, 6)
+    };
+    assert_eq!(
+        model.generate(input.clone(), &beam(true)),
+        model.generate(input, &beam(false))
+    );
+}

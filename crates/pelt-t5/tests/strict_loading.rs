@@ -18,6 +18,15 @@ fn edited_checkpoint(
     tag: &str,
     edit: impl FnOnce(&mut HashMap<String, (Vec<usize>, Vec<u8>)>),
 ) -> PathBuf {
+    converted_checkpoint(tag, Dtype::F32, edit)
+}
+
+/// Like [`edited_checkpoint`], writing tensors as `dtype` (the edit converts the bytes).
+fn converted_checkpoint(
+    tag: &str,
+    dtype: Dtype,
+    edit: impl FnOnce(&mut HashMap<String, (Vec<usize>, Vec<u8>)>),
+) -> PathBuf {
     let source = fixture("v1_1");
     let dir = std::env::temp_dir().join(format!("pelt-t5-strict-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -35,7 +44,7 @@ fn edited_checkpoint(
         .map(|(name, (shape, data))| {
             (
                 name.clone(),
-                TensorView::new(Dtype::F32, shape.clone(), data).unwrap(),
+                TensorView::new(dtype, shape.clone(), data).unwrap(),
             )
         })
         .collect();
@@ -119,4 +128,51 @@ fn a_truncated_safetensors_file_is_refused_with_its_path() {
     std::fs::write(dir.join("model.safetensors"), &bytes[..bytes.len() / 2]).unwrap();
     let err = load_error(&dir);
     assert!(err.contains("model.safetensors"), "{err}");
+}
+
+#[test]
+fn f16_and_bf16_checkpoints_load_as_their_exact_f32_values() {
+    let device = Device::default();
+    let reference = T5Model::load(fixture("v1_1"), &device).unwrap();
+    let shared: Vec<f32> = reference
+        .shared
+        .val()
+        .into_data()
+        .try_into_vec_as::<f32>()
+        .unwrap();
+    type Round = fn(f32) -> [u8; 2];
+    let cases: [(Dtype, &str, Round, fn([u8; 2]) -> f32); 2] = [
+        (
+            Dtype::F16,
+            "f16",
+            |x| half::f16::from_f32(x).to_le_bytes(),
+            |b| half::f16::from_le_bytes(b).to_f32(),
+        ),
+        (
+            Dtype::BF16,
+            "bf16",
+            |x| half::bf16::from_f32(x).to_le_bytes(),
+            |b| half::bf16::from_le_bytes(b).to_f32(),
+        ),
+    ];
+    for (dtype, tag, round, back) in cases {
+        let dir = converted_checkpoint(tag, dtype, |tensors| {
+            for (_, bytes) in tensors.values_mut() {
+                *bytes = bytes
+                    .chunks_exact(4)
+                    .flat_map(|c| round(f32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+                    .collect();
+            }
+        });
+        let model = T5Model::load(&dir, &device).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        let loaded: Vec<f32> = model
+            .shared
+            .val()
+            .into_data()
+            .try_into_vec_as::<f32>()
+            .unwrap();
+        let expected: Vec<f32> = shared.iter().map(|&x| back(round(x))).collect();
+        assert_eq!(loaded, expected, "{tag}");
+    }
 }

@@ -352,3 +352,83 @@ fn pytorch_dtype_name(dtype: pytorch_reader::DType) -> &'static str {
         D::F64 | D::F32 | D::F16 | D::BF16 => "float",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use safetensors::tensor::TensorView;
+
+    fn temp_dir(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("pelt-weights-{tag}-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn write(path: &Path, tensors: &[(&str, safetensors::Dtype, Vec<usize>, Vec<u8>)]) {
+        let views: Vec<(String, TensorView)> = tensors
+            .iter()
+            .map(|(name, dtype, shape, data)| {
+                let view = TensorView::new(*dtype, shape.clone(), data).unwrap();
+                (name.to_string(), view)
+            })
+            .collect();
+        safetensors::serialize_to_file(views, None, path).unwrap();
+    }
+
+    #[test]
+    fn sharded_checkpoints_join_their_shards() {
+        let dir = temp_dir("shards");
+        let one = 1.5f32.to_le_bytes().to_vec();
+        let two = [2.0f32, -3.0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        write(
+            &dir.join("a.safetensors"),
+            &[("x", safetensors::Dtype::F32, vec![1], one)],
+        );
+        write(
+            &dir.join("b.safetensors"),
+            &[("y", safetensors::Dtype::F32, vec![2], two)],
+        );
+        let index = r#"{"weight_map": {"x": "a.safetensors", "y": "b.safetensors"}}"#;
+        fs::write(dir.join("model.safetensors.index.json"), index).unwrap();
+        let checkpoint = Checkpoint::open(&dir).unwrap();
+        assert_eq!(checkpoint.read_f32("x").unwrap(), vec![1.5]);
+        assert_eq!(checkpoint.read_f32("y").unwrap(), vec![2.0, -3.0]);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn shard_names_cannot_leave_the_model_directory() {
+        let dir = temp_dir("escape");
+        let index = r#"{"weight_map": {"x": "../elsewhere.safetensors"}}"#;
+        let path = dir.join("model.safetensors.index.json");
+        fs::write(&path, index).unwrap();
+        let err = Checkpoint::open(&path).unwrap_err().to_string();
+        assert!(err.contains("not a plain file name"), "{err}");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn integer_tensors_are_refused_by_name() {
+        let dir = temp_dir("ints");
+        let path = dir.join("model.safetensors");
+        let data = 7i64.to_le_bytes().to_vec();
+        write(&path, &[("steps", safetensors::Dtype::I64, vec![1], data)]);
+        let checkpoint = Checkpoint::open(&path).unwrap();
+        let err = checkpoint.read_f32("steps").unwrap_err().to_string();
+        assert!(err.contains("`steps`") && err.contains("i64"), "{err}");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_checkpoint_is_named() {
+        let dir = temp_dir("garbage");
+        let path = dir.join("pytorch_model.bin");
+        fs::write(&path, b"this is not a pickle").unwrap();
+        let err = Checkpoint::open(&dir).unwrap_err().to_string();
+        assert!(err.contains("pytorch_model.bin"), "{err}");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
