@@ -141,7 +141,8 @@ fn f16_and_bf16_checkpoints_load_as_their_exact_f32_values() {
         .try_into_vec_as::<f32>()
         .unwrap();
     type Round = fn(f32) -> [u8; 2];
-    let cases: [(Dtype, &str, Round, fn([u8; 2]) -> f32); 2] = [
+    type Back = fn([u8; 2]) -> f32;
+    let cases: [(Dtype, &str, Round, Back); 2] = [
         (
             Dtype::F16,
             "f16",
