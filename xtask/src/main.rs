@@ -14,7 +14,7 @@ Commands:
   gen-fixtures   regenerate every crate's parity fixtures with PyTorch and transformers
                  (installs xtask/fixtures-requirements.txt into .venv-fixtures/ on first use;
                  needs PyPI access; developers run it, CI does not)
-  test-wgpu      run the T5 parity tests on the wgpu backend (Mesa lavapipe on a CPU-only
+  test-wgpu      run the T5 and CLIP parity tests on the wgpu backend (Mesa lavapipe on a CPU-only
                  machine: apt-get install mesa-vulkan-drivers libvulkan1)
   help           print this text
 ";
