@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokenizers::{Model, Tokenizer};
 
 use crate::error::{DataError, Result};
+use crate::unigram::FastUnigram;
 
 /// The Metaspace replacement character, a separator of its own.
 const METASPACE: char = '\u{2581}';
@@ -67,6 +68,8 @@ impl Hasher for WordHasher {
 #[derive(Debug)]
 pub(crate) struct Encoder {
     tokenizer: Arc<Tokenizer>,
+    /// The tokenizer's Unigram model on a faster trie, where it has one.
+    unigram: Option<Arc<FastUnigram>>,
     separator: u32,
     words: Mutex<Memo>,
 }
@@ -75,6 +78,7 @@ impl Clone for Encoder {
     fn clone(&self) -> Self {
         Self {
             tokenizer: self.tokenizer.clone(),
+            unigram: self.unigram.clone(),
             separator: self.separator,
             words: Mutex::new(Memo::default()),
         }
@@ -92,6 +96,7 @@ impl Encoder {
             .token_to_id(SEPARATOR)
             .ok_or_else(|| DataError::Tokenizer("the tokenizer has no </s> token".to_owned()))?;
         Ok(Self {
+            unigram: FastUnigram::of(&tokenizer).map(Arc::new),
             tokenizer,
             separator,
             words: Mutex::new(Memo::default()),
@@ -118,10 +123,14 @@ impl Encoder {
     /// pipeline reduces to the Metaspace prefix and the model; this skips the grapheme-wise
     /// normaliser, the slowest step. Words with `<` are excluded: they might spell a special token.
     fn model_ids(&self, word: &str) -> Result<Vec<u32>> {
+        let piece = format!("{METASPACE}{word}");
+        if let Some(unigram) = &self.unigram {
+            return Ok(unigram.ids(&piece));
+        }
         let tokens = self
             .tokenizer
             .get_model()
-            .tokenize(&format!("{METASPACE}{word}"))
+            .tokenize(&piece)
             .map_err(|e| DataError::Tokenizer(format!("cannot encode {word:?}: {e}")))?;
         Ok(tokens.iter().map(|t| t.id).collect())
     }

@@ -32,6 +32,7 @@ pub mod rng;
 mod sampler;
 pub mod splits;
 mod task;
+mod unigram;
 
 pub use batch::IGNORE_INDEX;
 pub use batch::{Batch, VisualInput};
