@@ -202,9 +202,27 @@ impl Encoder {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::path::Path;
+
+    /// Every sentence field of the bundled text training sets, as `"{field}: {text}"`.
+    pub(crate) fn bundled_sentences() -> Vec<String> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/text");
+        let mut texts = Vec::new();
+        for file in ["pd-source/train.jsonl", "pd-next/train.jsonl"] {
+            let body = std::fs::read_to_string(root.join(file)).unwrap();
+            for line in body.lines() {
+                let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                for key in ["sentence", "sentence1", "sentence2"] {
+                    if let Some(s) = v.get(key).and_then(|s| s.as_str()) {
+                        texts.push(format!("{key}: {s}"));
+                    }
+                }
+            }
+        }
+        texts
+    }
 
     fn encoder() -> Encoder {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -229,18 +247,7 @@ mod tests {
         ]
         .map(str::to_owned)
         .to_vec();
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/text");
-        for file in ["pd-source/train.jsonl", "pd-next/train.jsonl"] {
-            let body = std::fs::read_to_string(root.join(file)).unwrap();
-            for line in body.lines() {
-                let v: serde_json::Value = serde_json::from_str(line).unwrap();
-                for key in ["sentence", "sentence1", "sentence2"] {
-                    if let Some(s) = v.get(key).and_then(|s| s.as_str()) {
-                        texts.push(format!("{key}: {s}"));
-                    }
-                }
-            }
-        }
+        texts.extend(bundled_sentences());
         let non_ascii = texts.iter().filter(|t| !t.is_ascii()).count();
         assert!(
             texts.len() > 10_000 && non_ascii > 100,

@@ -6,400 +6,149 @@
 
 use crate::error::{DataError, Result};
 use crate::layout::{Column, GlueTsv, ImageField, Layout};
-use crate::task::{LabelKind, Metric, SplitPolicy, TaskSpec};
+use crate::task::LabelKind::{self, Classes, Score, Text, Words};
+use crate::task::Metric::{
+    self, Accuracy, CiderD, ExactMatch, F1, Matthews, Pearson, Spearman, VqaAccuracy,
+};
+use crate::task::{SplitPolicy, TaskSpec};
 
 /// The GLUE tasks whose mean is the GLUE score (spec section 9).
 pub const GLUE: [&str; 8] = ["cola", "sst2", "mrpc", "qqp", "stsb", "mnli", "qnli", "rte"];
 
-const HOLD_OUT: usize = 1000;
+const fn spec(
+    name: &'static str,
+    source: &'static str,
+    labels: LabelKind,
+    metrics: &'static [Metric],
+    split: SplitPolicy,
+    layouts: &'static [Layout],
+    images: usize,
+) -> TaskSpec {
+    TaskSpec {
+        name,
+        source,
+        labels,
+        metrics,
+        split,
+        layouts,
+        images,
+    }
+}
+
+// ---- split policies ----
 const HALVE: SplitPolicy = SplitPolicy::HalveValidation {
     validation: "validation",
 };
-const JSONL: Layout = Layout::Jsonl {
-    file: "{}.jsonl",
-    label: "label",
-    image: None,
-};
-const BINARY_NLI: LabelKind = LabelKind::Classes(&["entailment", "not_entailment"]);
+/// HyperFormer counts IMDB and TREC as small: their official test set is halved.
+const HALVE_TEST: SplitPolicy = SplitPolicy::HalveValidation { validation: "test" };
+const fn hold_out(test: &'static str) -> SplitPolicy {
+    SplitPolicy::HoldOutTrain { count: 1000, test }
+}
+const fn official(validation: &'static str, test: &'static str) -> SplitPolicy {
+    SplitPolicy::Official { validation, test }
+}
 
+// ---- layouts ----
+const JSONL: Layout = jsonl("label");
+const fn jsonl(label: &'static str) -> Layout {
+    Layout::Jsonl {
+        file: "{}.jsonl",
+        label,
+        image: None,
+    }
+}
 const fn tsv(fields: &'static [(&'static str, Column)], label: &'static str) -> Layout {
+    glue_tsv(fields, label, false)
+}
+const fn glue_tsv(
+    fields: &'static [(&'static str, Column)],
+    label: &'static str,
+    known_short_rows: bool,
+) -> Layout {
     Layout::GlueTsv(GlueTsv {
         header: true,
         columns: 0,
         fields,
         label: Column::Named(label),
-        known_short_rows: false,
+        known_short_rows,
     })
 }
+const COLA_TSV: Layout = Layout::GlueTsv(GlueTsv {
+    header: false,
+    columns: 4,
+    fields: &[("sentence", Column::Index(3))],
+    label: Column::Index(1),
+    known_short_rows: false,
+});
+const fn vqa(questions: &'static str, annotations: &'static str) -> Layout {
+    Layout::Vqa {
+        questions,
+        annotations,
+    }
+}
+const SNLI_VE: Layout = Layout::Jsonl {
+    file: "snli_ve_{}.jsonl",
+    label: "gold_label",
+    image: Some(ImageField {
+        field: "Flickr30K_ID",
+        template: "flickr30k_images/{}.jpg",
+    }),
+};
+/// Template field named as the TSV column of the same name.
+const fn same(name: &'static str) -> (&'static str, Column) {
+    (name, Column::Named(name))
+}
+const SENTENCE_PAIR: &[(&str, Column)] = &[same("sentence1"), same("sentence2")];
 
-/// Every registered task.
+const BINARY_NLI: LabelKind = Classes(&["entailment", "not_entailment"]);
+const PAIR: &str = "sentence1: {sentence1} sentence2: {sentence2}";
+
+/// Every registered task: name, source template, labels, metrics, split policy, layouts (tried in
+/// order) and images per example.
+#[rustfmt::skip]
 pub static TASKS: &[TaskSpec] = &[
     // ---- GLUE ----
-    TaskSpec {
-        name: "cola",
-        source: "sentence: {sentence}",
-        labels: LabelKind::Classes(&["unacceptable", "acceptable"]),
-        metrics: &[Metric::Matthews],
-        split: HALVE,
-        layouts: &[
-            Layout::GlueTsv(GlueTsv {
-                header: false,
-                columns: 4,
-                fields: &[("sentence", Column::Index(3))],
-                label: Column::Index(1),
-                known_short_rows: false,
-            }),
-            JSONL,
-        ],
-        images: 0,
-    },
-    TaskSpec {
-        name: "sst2",
-        source: "sentence: {sentence}",
-        labels: LabelKind::Classes(&["negative", "positive"]),
-        metrics: &[Metric::Accuracy],
-        split: SplitPolicy::HoldOutTrain {
-            count: HOLD_OUT,
-            test: "validation",
-        },
-        layouts: &[
-            tsv(&[("sentence", Column::Named("sentence"))], "label"),
-            JSONL,
-        ],
-        images: 0,
-    },
-    TaskSpec {
-        name: "mrpc",
-        source: "sentence1: {sentence1} sentence2: {sentence2}",
-        labels: LabelKind::Classes(&["not_equivalent", "equivalent"]),
-        metrics: &[Metric::F1, Metric::Accuracy],
-        split: HALVE,
-        layouts: &[
-            tsv(
-                &[
-                    ("sentence1", Column::Named("#1 String")),
-                    ("sentence2", Column::Named("#2 String")),
-                ],
-                "Quality",
-            ),
-            JSONL,
-        ],
-        images: 0,
-    },
-    TaskSpec {
-        name: "qqp",
-        source: "question1: {question1} question2: {question2}",
-        labels: LabelKind::Classes(&["not_duplicate", "duplicate"]),
-        metrics: &[Metric::F1, Metric::Accuracy],
-        split: SplitPolicy::HoldOutTrain {
-            count: HOLD_OUT,
-            test: "validation",
-        },
-        layouts: &[
-            Layout::GlueTsv(GlueTsv {
-                header: true,
-                columns: 0,
-                fields: &[
-                    ("question1", Column::Named("question1")),
-                    ("question2", Column::Named("question2")),
-                ],
-                label: Column::Named("is_duplicate"),
-                known_short_rows: true,
-            }),
-            JSONL,
-        ],
-        images: 0,
-    },
-    TaskSpec {
-        name: "stsb",
-        source: "sentence1: {sentence1} sentence2: {sentence2}",
-        labels: LabelKind::Score { min: 0.0, max: 5.0 },
-        metrics: &[Metric::Pearson, Metric::Spearman],
-        split: HALVE,
-        layouts: &[
-            tsv(
-                &[
-                    ("sentence1", Column::Named("sentence1")),
-                    ("sentence2", Column::Named("sentence2")),
-                ],
-                "score",
-            ),
-            JSONL,
-        ],
-        images: 0,
-    },
-    TaskSpec {
-        name: "mnli",
-        // No colon after "hypothesis", as in the reference code.
-        source: "premise: {premise} hypothesis {hypothesis}",
-        labels: LabelKind::Classes(&["entailment", "neutral", "contradiction"]),
-        metrics: &[Metric::Accuracy],
-        split: SplitPolicy::Official {
-            validation: "validation_mismatched",
-            test: "validation_matched",
-        },
-        layouts: &[
-            tsv(
-                &[
-                    ("premise", Column::Named("sentence1")),
-                    ("hypothesis", Column::Named("sentence2")),
-                ],
-                "gold_label",
-            ),
-            JSONL,
-        ],
-        images: 0,
-    },
-    TaskSpec {
-        name: "qnli",
-        source: "question: {question} sentence: {sentence}",
-        labels: BINARY_NLI,
-        metrics: &[Metric::Accuracy],
-        split: SplitPolicy::HoldOutTrain {
-            count: HOLD_OUT,
-            test: "validation",
-        },
-        layouts: &[
-            tsv(
-                &[
-                    ("question", Column::Named("question")),
-                    ("sentence", Column::Named("sentence")),
-                ],
-                "label",
-            ),
-            JSONL,
-        ],
-        images: 0,
-    },
-    TaskSpec {
-        name: "rte",
-        source: "sentence1: {sentence1} sentence2: {sentence2}",
-        labels: BINARY_NLI,
-        metrics: &[Metric::Accuracy],
-        split: HALVE,
-        layouts: &[
-            tsv(
-                &[
-                    ("sentence1", Column::Named("sentence1")),
-                    ("sentence2", Column::Named("sentence2")),
-                ],
-                "label",
-            ),
-            JSONL,
-        ],
-        images: 0,
-    },
+    spec("cola", "sentence: {sentence}", Classes(&["unacceptable", "acceptable"]), &[Matthews], HALVE, &[COLA_TSV, JSONL], 0),
+    spec("sst2", "sentence: {sentence}", Classes(&["negative", "positive"]), &[Accuracy], hold_out("validation"),
+         &[tsv(&[same("sentence")], "label"), JSONL], 0),
+    spec("mrpc", PAIR, Classes(&["not_equivalent", "equivalent"]), &[F1, Accuracy], HALVE,
+         &[tsv(&[("sentence1", Column::Named("#1 String")), ("sentence2", Column::Named("#2 String"))], "Quality"), JSONL], 0),
+    spec("qqp", "question1: {question1} question2: {question2}", Classes(&["not_duplicate", "duplicate"]), &[F1, Accuracy],
+         hold_out("validation"), &[glue_tsv(&[same("question1"), same("question2")], "is_duplicate", true), JSONL], 0),
+    spec("stsb", PAIR, Score { min: 0.0, max: 5.0 }, &[Pearson, Spearman], HALVE, &[tsv(SENTENCE_PAIR, "score"), JSONL], 0),
+    // No colon after "hypothesis", as in the reference code.
+    spec("mnli", "premise: {premise} hypothesis {hypothesis}", Classes(&["entailment", "neutral", "contradiction"]), &[Accuracy],
+         official("validation_mismatched", "validation_matched"),
+         &[tsv(&[("premise", Column::Named("sentence1")), ("hypothesis", Column::Named("sentence2"))], "gold_label"), JSONL], 0),
+    spec("qnli", "question: {question} sentence: {sentence}", BINARY_NLI, &[Accuracy], hold_out("validation"),
+         &[tsv(&[same("question"), same("sentence")], "label"), JSONL], 0),
+    spec("rte", PAIR, BINARY_NLI, &[Accuracy], HALVE, &[tsv(SENTENCE_PAIR, "label"), JSONL], 0),
     // ---- transfer tasks (Hugging Face JSON Lines exports) ----
-    TaskSpec {
-        name: "boolq",
-        source: "question: {question} passage: {passage}",
-        labels: LabelKind::Classes(&["False", "True"]),
-        metrics: &[Metric::Accuracy],
-        split: HALVE,
-        layouts: &[JSONL],
-        images: 0,
-    },
-    TaskSpec {
-        name: "cb",
-        source: "premise: {premise} hypothesis: {hypothesis}",
-        labels: LabelKind::Classes(&["entailment", "contradiction", "neutral"]),
-        metrics: &[Metric::Accuracy],
-        split: HALVE,
-        layouts: &[JSONL],
-        images: 0,
-    },
-    TaskSpec {
-        name: "imdb",
-        // HyperFormer gives the review text alone.
-        source: "{text}",
-        labels: LabelKind::Classes(&["neg", "pos"]),
-        metrics: &[Metric::Accuracy],
-        // HyperFormer counts IMDB as small: its official test set is halved.
-        split: SplitPolicy::HalveValidation { validation: "test" },
-        layouts: &[JSONL],
-        images: 0,
-    },
-    TaskSpec {
-        name: "paws",
-        source: "sentence1: {sentence1} sentence2: {sentence2}",
-        labels: LabelKind::Classes(&["0", "1"]),
-        metrics: &[Metric::Accuracy],
-        split: SplitPolicy::Official {
-            validation: "validation",
-            test: "test",
-        },
-        layouts: &[JSONL],
-        images: 0,
-    },
-    TaskSpec {
-        name: "scitail",
-        source: "sentence1: {sentence1} sentence2: {sentence2}",
-        labels: LabelKind::Classes(&["entailment", "neutral"]),
-        metrics: &[Metric::Accuracy],
-        split: SplitPolicy::Official {
-            validation: "validation",
-            test: "test",
-        },
-        layouts: &[Layout::Jsonl {
-            file: "{}.jsonl",
-            label: "gold_label",
-            image: None,
-        }],
-        images: 0,
-    },
-    TaskSpec {
-        name: "trec",
-        source: "sentence: {text}",
-        labels: LabelKind::Classes(&["ABBR", "ENTY", "DESC", "HUM", "LOC", "NUM"]),
-        metrics: &[Metric::Accuracy],
-        // Small in HyperFormer: the official test set is halved.
-        split: SplitPolicy::HalveValidation { validation: "test" },
-        layouts: &[Layout::Jsonl {
-            file: "{}.jsonl",
-            label: "coarse_label",
-            image: None,
-        }],
-        images: 0,
-    },
+    spec("boolq", "question: {question} passage: {passage}", Classes(&["False", "True"]), &[Accuracy], HALVE, &[JSONL], 0),
+    spec("cb", "premise: {premise} hypothesis: {hypothesis}", Classes(&["entailment", "contradiction", "neutral"]), &[Accuracy],
+         HALVE, &[JSONL], 0),
+    // HyperFormer gives the review text alone.
+    spec("imdb", "{text}", Classes(&["neg", "pos"]), &[Accuracy], HALVE_TEST, &[JSONL], 0),
+    spec("paws", PAIR, Classes(&["0", "1"]), &[Accuracy], official("validation", "test"), &[JSONL], 0),
+    spec("scitail", PAIR, Classes(&["entailment", "neutral"]), &[Accuracy], official("validation", "test"), &[jsonl("gold_label")], 0),
+    spec("trec", "sentence: {text}", Classes(&["ABBR", "ENTY", "DESC", "HUM", "LOC", "NUM"]), &[Accuracy], HALVE_TEST,
+         &[jsonl("coarse_label")], 0),
     // ---- vision and language ----
-    TaskSpec {
-        name: "vqa",
-        source: "question: {question}",
-        labels: LabelKind::Text,
-        metrics: &[Metric::VqaAccuracy],
-        split: SplitPolicy::HoldOutTrain {
-            count: HOLD_OUT,
-            test: "val",
-        },
-        layouts: &[Layout::Vqa {
-            questions: "v2_OpenEnded_mscoco_{}2014_questions.json",
-            annotations: "v2_mscoco_{}2014_annotations.json",
-        }],
-        images: 1,
-    },
-    TaskSpec {
-        name: "okvqa",
-        source: "question: {question}",
-        labels: LabelKind::Text,
-        metrics: &[Metric::VqaAccuracy],
-        split: SplitPolicy::HoldOutTrain {
-            count: HOLD_OUT,
-            test: "val",
-        },
-        layouts: &[Layout::Vqa {
-            questions: "OpenEnded_mscoco_{}2014_questions.json",
-            annotations: "mscoco_{}2014_annotations.json",
-        }],
-        images: 1,
-    },
-    TaskSpec {
-        name: "gqa",
-        source: "question: {question}",
-        labels: LabelKind::Text,
-        metrics: &[Metric::ExactMatch],
-        split: SplitPolicy::Official {
-            validation: "val",
-            test: "testdev",
-        },
-        layouts: &[Layout::Gqa],
-        images: 1,
-    },
-    TaskSpec {
-        name: "nlvr2",
-        source: "statement: {sentence}",
-        labels: LabelKind::Words(&["false", "true"]),
-        metrics: &[Metric::Accuracy],
-        split: SplitPolicy::Official {
-            validation: "dev",
-            test: "test1",
-        },
-        layouts: &[Layout::Nlvr2],
-        images: 2,
-    },
-    TaskSpec {
-        name: "coco",
-        source: "caption:",
-        labels: LabelKind::Text,
-        metrics: &[Metric::CiderD],
-        split: SplitPolicy::Official {
-            validation: "val",
-            test: "test",
-        },
-        layouts: &[Layout::Karpathy {
-            file: "dataset_coco.json",
-        }],
-        images: 1,
-    },
-    TaskSpec {
-        name: "snli-ve",
-        source: "hypothesis: {sentence2}",
-        labels: LabelKind::Words(&["entailment", "neutral", "contradiction"]),
-        metrics: &[Metric::Accuracy],
-        split: SplitPolicy::Official {
-            validation: "dev",
-            test: "test",
-        },
-        layouts: &[Layout::Jsonl {
-            file: "snli_ve_{}.jsonl",
-            label: "gold_label",
-            image: Some(ImageField {
-                field: "Flickr30K_ID",
-                template: "flickr30k_images/{}.jpg",
-            }),
-        }],
-        images: 1,
-    },
+    spec("vqa", "question: {question}", Text, &[VqaAccuracy], hold_out("val"),
+         &[vqa("v2_OpenEnded_mscoco_{}2014_questions.json", "v2_mscoco_{}2014_annotations.json")], 1),
+    spec("okvqa", "question: {question}", Text, &[VqaAccuracy], hold_out("val"),
+         &[vqa("OpenEnded_mscoco_{}2014_questions.json", "mscoco_{}2014_annotations.json")], 1),
+    spec("gqa", "question: {question}", Text, &[ExactMatch], official("val", "testdev"), &[Layout::Gqa], 1),
+    spec("nlvr2", "statement: {sentence}", Words(&["false", "true"]), &[Accuracy], official("dev", "test1"), &[Layout::Nlvr2], 2),
+    spec("coco", "caption:", Text, &[CiderD], official("val", "test"), &[Layout::Karpathy { file: "dataset_coco.json" }], 1),
+    spec("snli-ve", "hypothesis: {sentence2}", Words(&["entailment", "neutral", "contradiction"]), &[Accuracy],
+         official("dev", "test"), &[SNLI_VE], 1),
     // ---- bundled demo tasks (datasets/) ----
-    TaskSpec {
-        name: "easy-vqa",
-        source: "question: {question}",
-        labels: LabelKind::Text,
-        metrics: &[Metric::ExactMatch],
-        split: SplitPolicy::HoldOutTrain {
-            count: HOLD_OUT,
-            test: "test",
-        },
-        layouts: &[Layout::EasyVqa],
-        images: 1,
-    },
-    TaskSpec {
-        name: "easy-vqa-caption",
-        source: "caption:",
-        labels: LabelKind::Text,
-        metrics: &[Metric::CiderD],
-        split: SplitPolicy::Official {
-            validation: "val",
-            test: "test",
-        },
-        layouts: &[Layout::Karpathy {
-            file: "captions.json",
-        }],
-        images: 1,
-    },
-    TaskSpec {
-        name: "pd-source",
-        source: "sentence: {sentence}",
-        labels: LabelKind::Classes(&["moby-dick", "state-of-the-union"]),
-        metrics: &[Metric::Accuracy],
-        split: SplitPolicy::Official {
-            validation: "validation",
-            test: "test",
-        },
-        layouts: &[JSONL],
-        images: 0,
-    },
-    TaskSpec {
-        name: "pd-next",
-        source: "sentence1: {sentence1} sentence2: {sentence2}",
-        labels: LabelKind::Classes(&["not_next", "next"]),
-        metrics: &[Metric::F1, Metric::Accuracy],
-        split: SplitPolicy::Official {
-            validation: "validation",
-            test: "test",
-        },
-        layouts: &[JSONL],
-        images: 0,
-    },
+    spec("easy-vqa", "question: {question}", Text, &[ExactMatch], hold_out("test"), &[Layout::EasyVqa], 1),
+    spec("easy-vqa-caption", "caption:", Text, &[CiderD], official("val", "test"), &[Layout::Karpathy { file: "captions.json" }], 1),
+    spec("pd-source", "sentence: {sentence}", Classes(&["moby-dick", "state-of-the-union"]), &[Accuracy],
+         official("validation", "test"), &[JSONL], 0),
+    spec("pd-next", PAIR, Classes(&["not_next", "next"]), &[F1, Accuracy], official("validation", "test"), &[JSONL], 0),
 ];
 
 /// The task called `name`; an unknown name is an error listing every known one.

@@ -292,14 +292,9 @@ mod tests {
         ]
         .map(str::to_owned)
         .to_vec();
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/text");
-        for file in ["pd-source/train.jsonl", "pd-next/train.jsonl"] {
-            let body = std::fs::read_to_string(root.join(file)).unwrap();
-            words.extend(
-                body.split([' ', '"', '\n'])
-                    .filter(|w| !w.is_empty())
-                    .map(|w| format!("\u{2581}{w}")),
-            );
+        for text in crate::encoder::tests::bundled_sentences() {
+            let pieces = text.split(' ').filter(|w| !w.is_empty());
+            words.extend(pieces.map(|w| format!("\u{2581}{w}")));
         }
         assert!(words.len() > 100_000, "{} words", words.len());
         for word in &words {

@@ -4,10 +4,22 @@
 
 use std::path::{Path, PathBuf};
 
-use pelt_data::{DataError, LoadOptions, load_task, read_split, task};
+use pelt_data::{
+    DataError, Example, LoadOptions, ReadReport, Result, TaskData, load_task, read_split, task,
+};
 
 fn datasets() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets")
+}
+
+/// The split `split` of the registered task `name` under `dir`, default options.
+fn read(name: &str, dir: &Path, split: &str) -> Result<(Vec<Example>, ReadReport)> {
+    read_split(task(name).unwrap(), dir, split, &LoadOptions::default())
+}
+
+/// The registered task `name` with its splits, from `dir`, default options.
+fn load(name: &str, dir: &Path) -> Result<TaskData> {
+    load_task(task(name).unwrap(), dir, &LoadOptions::default())
 }
 
 fn write(dir: &Path, name: &str, contents: impl AsRef<[u8]>) {
@@ -18,13 +30,7 @@ fn write(dir: &Path, name: &str, contents: impl AsRef<[u8]>) {
 
 #[test]
 fn bundled_text_tasks_load_with_their_splits() {
-    let opts = LoadOptions::default();
-    let source = load_task(
-        task("pd-source").unwrap(),
-        &datasets().join("text/pd-source"),
-        &opts,
-    )
-    .unwrap();
+    let source = load("pd-source", &datasets().join("text/pd-source")).unwrap();
     assert_eq!(
         (
             source.train.len(),
@@ -40,12 +46,7 @@ fn bundled_text_tasks_load_with_their_splits() {
             .iter()
             .all(|e| e.target == "0" || e.target == "1")
     );
-    let next = load_task(
-        task("pd-next").unwrap(),
-        &datasets().join("text/pd-next"),
-        &opts,
-    )
-    .unwrap();
+    let next = load("pd-next", &datasets().join("text/pd-next")).unwrap();
     assert!(next.test[0].source.starts_with("sentence1: "));
     assert!(next.test[0].source.contains(" sentence2: "));
     assert_eq!(next.report.skipped(), 0);
@@ -54,14 +55,13 @@ fn bundled_text_tasks_load_with_their_splits() {
 #[test]
 fn bundled_easy_vqa_loads_as_vqa_and_caption_tasks() {
     let root = datasets().join("easy-vqa");
-    let opts = LoadOptions::default();
-    let vqa = load_task(task("easy-vqa").unwrap(), &root, &opts).unwrap();
+    let vqa = load("easy-vqa", &root).unwrap();
     assert_eq!(vqa.train.len() + vqa.validation.len(), 38_575);
     assert_eq!(vqa.validation.len(), 1000);
     assert_eq!(vqa.test.len(), 9_673);
     assert!(vqa.train[0].source.starts_with("question: "));
     assert_eq!(vqa.train[0].images.len(), 1);
-    let captions = load_task(task("easy-vqa-caption").unwrap(), &root, &opts).unwrap();
+    let captions = load("easy-vqa-caption", &root).unwrap();
     assert_eq!(captions.validation.len(), 300);
     // Evaluation examples carry all three derived captions as references.
     assert_eq!(captions.test[0].references.len(), 3);
@@ -86,7 +86,7 @@ fn glue_small_task_halves_the_validation_set() {
     }
     write(dir.path(), "train.tsv", train);
     write(dir.path(), "dev.tsv", dev);
-    let data = load_task(task("rte").unwrap(), dir.path(), &LoadOptions::default()).unwrap();
+    let data = load("rte", dir.path()).unwrap();
     assert_eq!(
         (data.train.len(), data.validation.len(), data.test.len()),
         (6, 4, 5)
@@ -129,7 +129,7 @@ fn glue_large_task_holds_out_training_examples_and_mnli_uses_both_dev_sets() {
         "dev_mismatched.tsv",
         dev_header + &row(2, "entailment"),
     );
-    let data = load_task(task("mnli").unwrap(), dir.path(), &LoadOptions::default()).unwrap();
+    let data = load("mnli", dir.path()).unwrap();
     assert_eq!(data.train.len(), 1003);
     assert_eq!(data.validation[0].target, "0");
     assert_eq!(data.test.len(), 1);
@@ -149,7 +149,7 @@ fn glue_large_task_holds_out_training_examples_and_mnli_uses_both_dev_sets() {
         "dev.tsv",
         "index\tquestion\tsentence\tlabel\n0\tQ?\tS.\tentailment\n",
     );
-    let data = load_task(task("qnli").unwrap(), dir.path(), &LoadOptions::default()).unwrap();
+    let data = load("qnli", dir.path()).unwrap();
     assert_eq!(
         (data.train.len(), data.validation.len(), data.test.len()),
         (10, 1000, 1)
@@ -171,13 +171,7 @@ fn jsonl_export_of_stsb_rounds_scores() {
         "{\"sentence1\": \"A plane is taking off.\", \"sentence2\": \"An air plane is taking off.\", \"label\": 5.0, \"idx\": 0}\n\
          {\"sentence1\": \"A man.\", \"sentence2\": \"A woman.\", \"label\": 0.75, \"idx\": 1}\n",
     );
-    let (examples, _) = read_split(
-        task("stsb").unwrap(),
-        dir.path(),
-        "train",
-        &LoadOptions::default(),
-    )
-    .unwrap();
+    let (examples, _) = read("stsb", dir.path(), "train").unwrap();
     assert_eq!(examples[0].target, "5.0");
     assert_eq!(examples[1].target, "0.8");
 }
@@ -193,13 +187,7 @@ fn missing_image_names_the_path_and_the_example() {
         r#"[["what shape?", "circle", 0], ["what colour?", "red", 1]]"#,
     );
     write(dir.path(), "train/images/0.png", b"png");
-    let err = read_split(
-        task("easy-vqa").unwrap(),
-        dir.path(),
-        "train",
-        &LoadOptions::default(),
-    )
-    .unwrap_err();
+    let err = read("easy-vqa", dir.path(), "train").unwrap_err();
     assert!(matches!(err, DataError::MissingImage { .. }), "{err}");
     let text = err.to_string();
     assert!(
@@ -218,13 +206,7 @@ fn missing_image_names_the_path_and_the_example() {
 fn empty_dataset_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "train.tsv", "sentence\tlabel\n");
-    let err = read_split(
-        task("sst2").unwrap(),
-        dir.path(),
-        "train",
-        &LoadOptions::default(),
-    )
-    .unwrap_err();
+    let err = read("sst2", dir.path(), "train").unwrap_err();
     assert!(matches!(err, DataError::EmptyDataset { .. }), "{err}");
     assert!(err.to_string().contains("sst2"), "{err}");
 }
@@ -237,13 +219,7 @@ fn label_outside_the_label_set_is_an_error_with_file_and_line() {
         "train.jsonl",
         "{\"text\": \"What is X?\", \"coarse_label\": 6}\n",
     );
-    let err = read_split(
-        task("trec").unwrap(),
-        dir.path(),
-        "train",
-        &LoadOptions::default(),
-    )
-    .unwrap_err();
+    let err = read("trec", dir.path(), "train").unwrap_err();
     assert!(
         matches!(err, DataError::UnknownLabel { line: 1, .. }),
         "{err}"
@@ -259,13 +235,7 @@ fn non_utf8_text_is_an_error_with_file_and_line() {
         "train.tsv",
         b"sentence\tlabel\nfine\t1\ncaf\xe9\t0\n",
     );
-    let err = read_split(
-        task("sst2").unwrap(),
-        dir.path(),
-        "train",
-        &LoadOptions::default(),
-    )
-    .unwrap_err();
+    let err = read("sst2", dir.path(), "train").unwrap_err();
     assert!(matches!(err, DataError::NotUtf8 { line: 3, .. }), "{err}");
 }
 
@@ -277,13 +247,7 @@ fn malformed_rows_error_or_are_skipped_and_counted_on_request() {
         "train.tsv",
         "sentence\tlabel\ngood\t1\nno label column\nalso good\t0\n",
     );
-    let err = read_split(
-        task("sst2").unwrap(),
-        dir.path(),
-        "train",
-        &LoadOptions::default(),
-    )
-    .unwrap_err();
+    let err = read("sst2", dir.path(), "train").unwrap_err();
     assert!(
         err.to_string().contains("train.tsv:3: malformed row"),
         "{err}"
@@ -300,7 +264,7 @@ fn malformed_rows_error_or_are_skipped_and_counted_on_request() {
 #[test]
 fn missing_data_and_unknown_tasks_are_explained() {
     let dir = tempfile::tempdir().unwrap();
-    let err = load_task(task("rte").unwrap(), dir.path(), &LoadOptions::default()).unwrap_err();
+    let err = load("rte", dir.path()).unwrap_err();
     let text = err.to_string();
     assert!(
         text.contains("train.tsv") && text.contains("train.jsonl"),

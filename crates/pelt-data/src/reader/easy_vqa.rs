@@ -36,7 +36,7 @@ pub(crate) fn read(reading: &mut Reading<'_>, path: &Path, split: &str) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reader::testutil::write;
+    use crate::reader::testutil::{reading, write};
 
     #[test]
     fn triples_become_questions_with_images() {
@@ -46,15 +46,11 @@ mod tests {
             "test/questions.json",
             r#"[["what is the red shape?", "triangle", 0], ["is it blue?", "no", 3], ["bad"]]"#,
         );
-        let mut reading = Reading {
-            root: dir.path(),
-            skip_malformed: true,
-            report: Default::default(),
-        };
-        let records = read(&mut reading, &path, "test").unwrap();
+        let mut skipping = reading(dir.path(), true);
+        let records = read(&mut skipping, &path, "test").unwrap();
         assert_eq!(records.len(), 2);
         assert_eq!(records[1].images, vec!["test/images/3.png"]);
         assert_eq!(records[0].label, Some(RawLabel::Text("triangle".into())));
-        assert_eq!(reading.report.skipped_malformed, 1);
+        assert_eq!(skipping.report.skipped_malformed, 1);
     }
 }

@@ -89,21 +89,13 @@ pub(crate) fn read(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reader::testutil::write;
+    use crate::reader::testutil::{reading, write};
     use crate::registry::task;
 
     fn glue(name: &str) -> GlueTsv {
         match task(name).unwrap().layouts[0] {
             crate::layout::Layout::GlueTsv(g) => g,
             other => panic!("{name}: first layout is {other:?}"),
-        }
-    }
-
-    fn reading(root: &Path, skip: bool) -> Reading<'_> {
-        Reading {
-            root,
-            skip_malformed: skip,
-            report: Default::default(),
         }
     }
 

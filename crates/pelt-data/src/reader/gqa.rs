@@ -47,7 +47,7 @@ pub(crate) fn read(reading: &mut Reading<'_>, path: &Path) -> Result<Vec<Record>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reader::testutil::write;
+    use crate::reader::testutil::{reading, write};
 
     #[test]
     fn reads_balanced_questions() {
@@ -61,12 +61,7 @@ mod tests {
                 "answer": "yes", "semanticStr": "", "annotations": {}, "types": {},
                 "fullAnswer": "Yes, the shorts are dark."}}"#,
         );
-        let mut reading = Reading {
-            root: dir.path(),
-            skip_malformed: false,
-            report: Default::default(),
-        };
-        let records = read(&mut reading, &path).unwrap();
+        let records = read(&mut reading(dir.path(), false), &path).unwrap();
         assert_eq!(records[0].id, "20968379");
         assert_eq!(records[0].images, vec!["images/n288870.jpg"]);
         assert_eq!(records[0].label, Some(RawLabel::Text("yes".into())));
@@ -76,11 +71,6 @@ mod tests {
     fn wrong_top_level_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let path = write(dir.path(), "val_balanced_questions.json", "[1, 2]");
-        let mut reading = Reading {
-            root: dir.path(),
-            skip_malformed: true,
-            report: Default::default(),
-        };
-        assert!(read(&mut reading, &path).is_err());
+        assert!(read(&mut reading(dir.path(), true), &path).is_err());
     }
 }

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::error::Result;
 use crate::layout::ImageField;
-use crate::reader::{Reading, TextFile, json_text};
+use crate::reader::{Reading, json_lines, json_text};
 use crate::record::{RawLabel, Record};
 
 fn raw_label(value: &Value) -> Option<RawLabel> {
@@ -31,23 +31,10 @@ pub(crate) fn read(
     label: &str,
     image: Option<ImageField>,
 ) -> Result<Vec<Record>> {
-    let file = TextFile::open(path)?;
-    let mut records = Vec::new();
-    for line in file.lines() {
-        let (origin, text) = line?;
-        if text.trim().is_empty() {
-            continue;
-        }
-        let object = match serde_json::from_str::<Value>(text) {
-            Ok(Value::Object(map)) => map,
-            Ok(_) => {
-                reading.malformed(&origin, "line is not a JSON object")?;
-                continue;
-            }
-            Err(e) => {
-                reading.malformed(&origin, format!("invalid JSON: {e}"))?;
-                continue;
-            }
+    json_lines(reading, path, |reading, origin, value| {
+        let Value::Object(object) = value else {
+            reading.malformed(&origin, "line is not a JSON object")?;
+            return Ok(None);
         };
         let mut record = Record::new(origin);
         for (key, value) in &object {
@@ -69,27 +56,18 @@ pub(crate) fn read(
                 None => {
                     let origin = record.origin.clone();
                     reading.malformed(&origin, format!("no image field {:?}", img.field))?;
-                    continue;
+                    return Ok(None);
                 }
             }
         }
-        records.push(record);
-    }
-    Ok(records)
+        Ok(Some(record))
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reader::testutil::write;
-
-    fn reading(root: &Path, skip: bool) -> Reading<'_> {
-        Reading {
-            root,
-            skip_malformed: skip,
-            report: Default::default(),
-        }
-    }
+    use crate::reader::testutil::{reading, write};
 
     #[test]
     fn hugging_face_export_fields_and_labels() {

@@ -84,7 +84,7 @@ pub(crate) fn read(reading: &mut Reading<'_>, path: &Path, split: &str) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reader::testutil::write;
+    use crate::reader::testutil::{reading, write};
 
     const FILE: &str = r#"{"dataset": "coco", "images": [
         {"filepath": "val2014", "sentids": [1, 2], "filename": "COCO_val2014_000000391895.jpg",
@@ -96,19 +96,11 @@ mod tests {
          "split": "restval", "sentences": [{"raw": "A woman cutting a cake.", "tokens": []}],
          "cocoid": 522418}]}"#;
 
-    fn reading(root: &Path) -> Reading<'_> {
-        Reading {
-            root,
-            skip_malformed: false,
-            report: Default::default(),
-        }
-    }
-
     #[test]
     fn evaluation_split_has_one_example_per_image_with_all_references() {
         let dir = tempfile::tempdir().unwrap();
         let path = write(dir.path(), "dataset_coco.json", FILE);
-        let records = read(&mut reading(dir.path()), &path, "test").unwrap();
+        let records = read(&mut reading(dir.path(), false), &path, "test").unwrap();
         assert_eq!(records.len(), 1);
         assert_eq!(records[0].id, "391895");
         assert_eq!(
@@ -122,7 +114,7 @@ mod tests {
     fn restval_is_training_with_one_example_per_caption() {
         let dir = tempfile::tempdir().unwrap();
         let path = write(dir.path(), "dataset_coco.json", FILE);
-        let records = read(&mut reading(dir.path()), &path, "train").unwrap();
+        let records = read(&mut reading(dir.path(), false), &path, "train").unwrap();
         assert_eq!(records.len(), 1);
         assert_eq!(
             records[0].label,

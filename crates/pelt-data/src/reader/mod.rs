@@ -15,7 +15,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::error::{DataError, Result};
-use crate::record::Origin;
+use crate::record::{Origin, Record};
 use crate::report::ReadReport;
 
 /// State shared by the readers while one split of one task is read.
@@ -110,6 +110,29 @@ impl TextFile {
     }
 }
 
+/// Reads a JSON Lines file: blank lines are passed over, a line that is not JSON is a malformed
+/// row (error or counted skip), and `record` turns each parsed line into a record or `None` (a row
+/// it has already reported).
+pub(crate) fn json_lines(
+    reading: &mut Reading<'_>,
+    path: &Path,
+    mut record: impl FnMut(&mut Reading<'_>, Origin, serde_json::Value) -> Result<Option<Record>>,
+) -> Result<Vec<Record>> {
+    let file = TextFile::open(path)?;
+    let mut records = Vec::new();
+    for line in file.lines() {
+        let (origin, text) = line?;
+        if text.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str(text) {
+            Ok(value) => records.extend(record(reading, origin, value)?),
+            Err(e) => reading.malformed(&origin, format!("invalid JSON: {e}"))?,
+        }
+    }
+    Ok(records)
+}
+
 /// A JSON value as text: strings as they are, numbers as printed.
 pub(crate) fn json_text(value: &serde_json::Value) -> Option<String> {
     match value {
@@ -124,6 +147,17 @@ pub(crate) mod testutil {
     //! Writing small files in the official formats for the reader tests.
 
     use std::path::{Path, PathBuf};
+
+    use super::Reading;
+
+    /// A reading of one split under `root`; `skip` skips malformed rows instead of failing.
+    pub fn reading(root: &Path, skip: bool) -> Reading<'_> {
+        Reading {
+            root,
+            skip_malformed: skip,
+            report: Default::default(),
+        }
+    }
 
     /// Writes `contents` to `dir/name` (creating parent directories) and returns the path.
     pub fn write(dir: &Path, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {

@@ -10,25 +10,12 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::error::Result;
-use crate::reader::{Reading, TextFile, json_text};
+use crate::reader::{Reading, json_lines, json_text};
 use crate::record::{RawLabel, Record};
 
 /// Reads one NLVR2 file.
 pub(crate) fn read(reading: &mut Reading<'_>, path: &Path, split: &str) -> Result<Vec<Record>> {
-    let file = TextFile::open(path)?;
-    let mut records = Vec::new();
-    for line in file.lines() {
-        let (origin, text) = line?;
-        if text.trim().is_empty() {
-            continue;
-        }
-        let entry: Value = match serde_json::from_str(text) {
-            Ok(v) => v,
-            Err(e) => {
-                reading.malformed(&origin, format!("invalid JSON: {e}"))?;
-                continue;
-            }
-        };
+    json_lines(reading, path, |reading, origin, entry| {
         let identifier = entry.get("identifier").and_then(Value::as_str);
         let sentence = entry.get("sentence").and_then(Value::as_str);
         let pair = identifier
@@ -36,7 +23,7 @@ pub(crate) fn read(reading: &mut Reading<'_>, path: &Path, split: &str) -> Resul
             .map(|(pair, _)| pair);
         let (Some(identifier), Some(sentence), Some(pair)) = (identifier, sentence, pair) else {
             reading.malformed(&origin, "needs identifier (\"split-N-M-K\") and sentence")?;
-            continue;
+            return Ok(None);
         };
         let dir = match entry.get("directory").and_then(json_text) {
             Some(d) => format!("images/{split}/{d}"),
@@ -49,15 +36,14 @@ pub(crate) fn read(reading: &mut Reading<'_>, path: &Path, split: &str) -> Resul
             format!("{dir}/{pair}-img0.png"),
             format!("{dir}/{pair}-img1.png"),
         ];
-        records.push(record);
-    }
-    Ok(records)
+        Ok(Some(record))
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reader::testutil::write;
+    use crate::reader::testutil::{reading, write};
 
     #[test]
     fn two_images_per_example() {
@@ -70,12 +56,7 @@ mod tests {
                 "\n"
             ),
         );
-        let mut reading = Reading {
-            root: dir.path(),
-            skip_malformed: false,
-            report: Default::default(),
-        };
-        let records = read(&mut reading, &path, "train").unwrap();
+        let records = read(&mut reading(dir.path(), false), &path, "train").unwrap();
         assert_eq!(
             records[0].images,
             vec![

@@ -101,7 +101,7 @@ pub(crate) fn read(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reader::testutil::write;
+    use crate::reader::testutil::{reading, write};
 
     const QUESTIONS: &str = r#"{"info": {}, "task_type": "Open-Ended", "data_type": "mscoco",
         "license": {}, "data_subtype": "val2014", "questions": [
@@ -145,12 +145,7 @@ mod tests {
             "v2_mscoco_val2014_annotations.json",
             annotations,
         );
-        let mut reading = Reading {
-            root: dir.path(),
-            skip_malformed: false,
-            report: Default::default(),
-        };
-        let records = read(&mut reading, &q, &a, "val").unwrap();
+        let records = read(&mut reading(dir.path(), false), &q, &a, "val").unwrap();
         assert_eq!(records.len(), 2);
         assert_eq!(records[0].id, "262148000");
         assert_eq!(records[0].fields["question"], "Where is he looking?");
@@ -167,12 +162,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let q = write(dir.path(), "q.json", QUESTIONS);
         let a = write(dir.path(), "a.json", r#"{"annotations": []}"#);
-        let mut reading = Reading {
-            root: dir.path(),
-            skip_malformed: false,
-            report: Default::default(),
-        };
-        let err = read(&mut reading, &q, &a, "val").unwrap_err().to_string();
+        let err = read(&mut reading(dir.path(), false), &q, &a, "val")
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("q.json:1") && err.contains("no annotation"),
             "{err}"
