@@ -53,6 +53,7 @@ struct Entry {
 pub struct Checkpoint {
     path: PathBuf,
     entries: BTreeMap<String, Entry>,
+    metadata: BTreeMap<String, String>,
 }
 
 impl std::fmt::Debug for Checkpoint {
@@ -95,6 +96,7 @@ impl Checkpoint {
         let mut checkpoint = Self {
             path: file.clone(),
             entries: BTreeMap::new(),
+            metadata: BTreeMap::new(),
         };
         let name = file.to_string_lossy();
         if name.ends_with(".index.json") {
@@ -113,6 +115,11 @@ impl Checkpoint {
     /// Metadata of every tensor, in name order.
     pub fn tensors(&self) -> impl Iterator<Item = &TensorMeta> {
         self.entries.values().map(|e| &e.meta)
+    }
+
+    /// The free-form `__metadata__` strings of a safetensors header (empty for other formats).
+    pub fn metadata(&self) -> &BTreeMap<String, String> {
+        &self.metadata
     }
 
     /// Metadata of one tensor.
@@ -173,6 +180,24 @@ impl Checkpoint {
             )));
         }
         Ok(values)
+    }
+
+    /// Reads tensor `name` as a rank-`D` f32 tensor on `device`; its stored rank must be `D`.
+    pub fn read_tensor<const D: usize>(
+        &self,
+        name: &str,
+        device: &burn::tensor::Device,
+    ) -> Result<burn::tensor::Tensor<D>, Problem> {
+        let shape = self.meta(name).map(|m| m.shape.clone()).unwrap_or_default();
+        let dims: [usize; D] = shape.clone().try_into().map_err(|_| Problem::Read {
+            name: name.to_string(),
+            reason: format!("has shape {shape:?}, expected rank {D}"),
+        })?;
+        let values = self.read_f32(name)?;
+        Ok(burn::tensor::Tensor::from_data(
+            burn::tensor::TensorData::new(values, dims),
+            device,
+        ))
     }
 
     fn add_file(&mut self, file: &Path) -> Result<(), WeightsError> {
@@ -236,6 +261,10 @@ impl Checkpoint {
                 path: file.to_path_buf(),
                 reason: format!("not a valid safetensors file: {e}"),
             })?;
+        if let Some(map) = metadata.metadata() {
+            self.metadata
+                .extend(map.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
         let data_start = 8 + header_len;
         let buffer = Arc::new(buffer);
         for (name, info) in metadata.tensors() {

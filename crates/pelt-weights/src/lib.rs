@@ -8,11 +8,14 @@
 //!   tensors without reading their data.
 //! - [`StrictLoader`] hands tensors out by name and expected shape, remembers which were used,
 //!   and at [`StrictLoader::finish`] reports every missing, mismatched or unused tensor at once.
+//! - [`write_safetensors`] writes f32 tensors atomically (temporary file, flush, rename).
 
 mod checkpoint;
 mod error;
 mod strict;
+mod write;
 
 pub use checkpoint::{Checkpoint, TensorMeta};
 pub use error::{Problem, WeightsError};
 pub use strict::StrictLoader;
+pub use write::{NamedTensor, write_atomically, write_safetensors};

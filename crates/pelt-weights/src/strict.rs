@@ -44,14 +44,18 @@ impl<'a> StrictLoader<'a> {
 
     /// Takes the tensor `name`, which must have exactly `shape`.
     pub fn take<const D: usize>(&mut self, name: &str, shape: [usize; D]) -> Tensor<D> {
+        let values = self.take_values(name, &shape);
+        Tensor::from_data(TensorData::new(values, shape), &self.device)
+    }
+
+    /// Takes the row-major values of tensor `name`, which must have exactly `shape`; zeros
+    /// (and a recorded problem) when it cannot.
+    pub fn take_values(&mut self, name: &str, shape: &[usize]) -> Vec<f32> {
         self.used.insert(name.to_string());
-        match self.read(name, &shape) {
-            Ok(values) => Tensor::from_data(TensorData::new(values, shape), &self.device),
-            Err(problem) => {
-                self.problems.insert(name.to_string(), problem);
-                Tensor::zeros(shape, &self.device)
-            }
-        }
+        self.read(name, shape).unwrap_or_else(|problem| {
+            self.problems.insert(name.to_string(), problem);
+            vec![0.0; shape.iter().product()]
+        })
     }
 
     /// Declares `name` a known alias of a tensor loaded under another name (a tied

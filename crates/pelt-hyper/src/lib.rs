@@ -1,0 +1,45 @@
+//! HyperPELT on Burn: a shared hypernetwork generates prefix-tuning vectors and adapters for a
+//! frozen T5 from task, layer, block and visual embeddings (`../shared/docs/hyperpelt-spec.md`),
+//! and the baselines it is compared with run through the same model.
+//!
+//! ```no_run
+//! use burn::prelude::*;
+//! use pelt_hyper::{Method, PeltConfig, PeltInput, PeltModel};
+//! use pelt_t5::T5Model;
+//!
+//! let device = Device::default().autodiff();
+//! let t5 = T5Model::load("models/t5-small", &device)?;
+//! let model = PeltModel::new(t5, PeltConfig::new(Method::Hyperpelt, &["rte", "mrpc"]))?;
+//! println!("{}", model.param_counts());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! - [`PeltConfig`] chooses the method ([`Method`]) and every dimension, with the spec's
+//!   defaults.
+//! - [`PeltModel`] runs a batch ([`PeltInput`]): task modules (generated or plain), visual
+//!   tokens and visual modules, all handed to T5 as plain tensors.
+//! - [`PeltModel::is_trainable`] is the one rule for what trains, is counted and is saved
+//!   ([`PeltModel::save_trainable`], [`PeltModel::load_trainable`]).
+//! - [`PeltModel::export_task`] and [`Materialised`] run a task without the hypernetwork.
+
+mod config;
+mod error;
+mod hypernet;
+mod materialise;
+mod model;
+mod modules;
+mod plain;
+mod slots;
+mod trainable;
+mod visual;
+
+pub use config::{Method, PeltConfig, VisualConfig};
+pub use error::HyperError;
+pub use hypernet::{AdapterGenerator, HyperNetwork, PrefixGenerator, Projector, VisualHyper};
+pub use materialise::{ExportHeader, LayoutHeader, Materialised};
+pub use model::{PeltInput, PeltModel};
+pub use modules::{AdapterSet, ModuleSet, assemble};
+pub use plain::{PlainAdapters, PlainModules};
+pub use slots::{BlockType, Slot, SlotLayout};
+pub use trainable::ParamCounts;
+pub use visual::VisualProjection;

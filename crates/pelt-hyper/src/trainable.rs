@@ -1,0 +1,207 @@
+//! What trains: one rule ([`PeltModel::is_trainable`]) decides which parameters get
+//! gradients, which are counted as trainable, and which are saved.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use burn::module::{ModuleMapper, ModuleVisitor, Param};
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use pelt_weights::{Checkpoint, NamedTensor, StrictLoader, write_safetensors};
+
+use crate::config::Method;
+use crate::error::HyperError;
+use crate::model::PeltModel;
+
+/// Parameter counts of a tuned model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParamCounts {
+    /// Parameters that train.
+    pub trainable: usize,
+    /// Parameters of the T5 backbone (all of them, frozen or not).
+    pub backbone: usize,
+}
+
+impl ParamCounts {
+    /// Trainable parameters as a share of the backbone, in percent.
+    pub fn percent_of_backbone(&self) -> f64 {
+        100.0 * self.trainable as f64 / self.backbone as f64
+    }
+}
+
+impl std::fmt::Display for ParamCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} trainable parameters, {:.3}% of the {}-parameter backbone",
+            self.trainable,
+            self.percent_of_backbone(),
+            self.backbone
+        )
+    }
+}
+
+/// Calls `f(path, param)` on every float parameter with its dotted module path.
+struct PathVisitor<F> {
+    path: Vec<String>,
+    f: F,
+}
+
+impl<F: FnMut(&str, Vec<usize>, &dyn Fn() -> Vec<f32>)> ModuleVisitor for PathVisitor<F> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let path = self.path.join(".");
+        let values = || {
+            param
+                .val()
+                .into_data()
+                .try_into_vec_as::<f32>()
+                .expect("a float tensor reads as f32")
+        };
+        (self.f)(&path, param.dims().to_vec(), &values);
+    }
+}
+
+/// Calls `f(path, shape)` on every float parameter; `Some((values, require_grad))` replaces
+/// its values (when given) and sets its gradient flag, `None` leaves it alone.
+pub(crate) struct PathMapper<F> {
+    pub(crate) path: Vec<String>,
+    pub(crate) f: F,
+}
+
+impl<F: FnMut(&str, &[usize]) -> Option<(Option<Vec<f32>>, bool)>> ModuleMapper for PathMapper<F> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let path = self.path.join(".");
+        let dims = param.dims();
+        match (self.f)(&path, &dims) {
+            None => param,
+            Some((values, require_grad)) => {
+                let param = match values {
+                    Some(values) => {
+                        param.map(|t| Tensor::from_data(TensorData::new(values, dims), &t.device()))
+                    }
+                    None => param,
+                };
+                param.set_require_grad(require_grad)
+            }
+        }
+    }
+}
+
+impl PeltModel {
+    /// Whether the parameter at `path` (dotted module path, as in saved states) trains: every
+    /// inserted, generating or projecting part does; in T5, the layer norms do when
+    /// `train_layer_norms`, and everything does under `full`.
+    pub fn is_trainable(&self, path: &str) -> bool {
+        let Some(t5_path) = path.strip_prefix("t5.") else {
+            return true;
+        };
+        if self.config.method == Method::Full {
+            return true;
+        }
+        self.config.train_layer_norms
+            && t5_path
+                .split('.')
+                .any(|part| part.ends_with("_norm") || part == "norm")
+    }
+
+    /// Enables gradients on trainable parameters and disables them on the others.
+    pub(crate) fn with_gradient_flags(self) -> Self {
+        let config = self.clone();
+        let mut mapper = PathMapper {
+            path: Vec::new(),
+            f: |path: &str, _: &[usize]| Some((None, config.is_trainable(path))),
+        };
+        self.map(&mut mapper)
+    }
+
+    /// Visits every float parameter as `(path, shape, values)`.
+    fn for_each_param(&self, f: impl FnMut(&str, Vec<usize>, &dyn Fn() -> Vec<f32>)) {
+        let mut visitor = PathVisitor {
+            path: Vec::new(),
+            f,
+        };
+        self.visit(&mut visitor);
+    }
+
+    /// Trainable and backbone parameter counts.
+    pub fn param_counts(&self) -> ParamCounts {
+        let mut counts = ParamCounts {
+            trainable: 0,
+            backbone: 0,
+        };
+        self.for_each_param(|path, shape, _| {
+            let n: usize = shape.iter().product();
+            if path.starts_with("t5.") {
+                counts.backbone += n;
+            }
+            if self.is_trainable(path) {
+                counts.trainable += n;
+            }
+        });
+        counts
+    }
+
+    /// Every trainable tensor, by dotted path, in visiting order.
+    pub fn trainable_tensors(&self) -> Vec<NamedTensor> {
+        let mut tensors = Vec::new();
+        self.for_each_param(|path, shape, values| {
+            if self.is_trainable(path) {
+                tensors.push(NamedTensor {
+                    name: path.to_string(),
+                    shape,
+                    values: values(),
+                });
+            }
+        });
+        tensors
+    }
+
+    /// Writes the trainable tensors (nothing frozen) to a safetensors file, atomically, with
+    /// the configuration under the `pelt_config` metadata key.
+    pub fn save_trainable(&self, path: impl AsRef<Path>) -> Result<(), HyperError> {
+        let config = serde_json::to_string(&self.config)
+            .map_err(|e| HyperError::Config(format!("cannot serialise: {e}")))?;
+        let metadata = BTreeMap::from([("pelt_config".to_string(), config)]);
+        write_safetensors(path, &self.trainable_tensors(), &metadata)?;
+        Ok(())
+    }
+
+    /// Loads trainable tensors saved by [`save_trainable`](Self::save_trainable). Strict: every
+    /// trainable tensor must be present with its shape, and nothing else; every problem is
+    /// reported at once, naming the file and the tensor.
+    pub fn load_trainable(self, path: impl AsRef<Path>) -> Result<Self, HyperError> {
+        let checkpoint = Checkpoint::open(path)?;
+        let device = self.t5.shared.val().device();
+        let mut loader = StrictLoader::new(&checkpoint, &device);
+        let rules = self.clone();
+        let mut mapper = PathMapper {
+            path: Vec::new(),
+            f: |path: &str, dims: &[usize]| {
+                if !rules.is_trainable(path) {
+                    return None;
+                }
+                let values = loader.take_values(path, dims);
+                Some((Some(values), true))
+            },
+        };
+        let model = self.map(&mut mapper);
+        loader.finish()?;
+        Ok(model)
+    }
+}
