@@ -9,8 +9,9 @@ const HELP: &str = "\
 cargo xtask <command>
 
 Commands:
-  train          train HyperPELT on the bundled data (arrives with the training driver;
-                 see the README for its status)
+  train [ARGS]   train HyperPELT on the bundled data (configs/default.json) in runs/default,
+                 on the CPU, in release mode; ARGS go to `pelt train` (see `cargo xtask pelt help`)
+  pelt ARGS      any `pelt` command (train, eval, export, help), release build
   gen-fixtures   regenerate every crate's parity fixtures with PyTorch and transformers
                  (installs xtask/fixtures-requirements.txt into .venv-fixtures/ on first use;
                  needs PyPI access; developers run it, CI does not)
@@ -25,16 +26,37 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("gen-fixtures") => gen_fixtures(&root),
         Some("test-wgpu") => test_wgpu(&root),
-        Some("train") => bail!(
-            "`cargo xtask train` needs the training driver (pelt-train), which is not in this \
-             checkout yet; the T5 backbone, its tests and benchmarks are (see README.md)"
-        ),
+        Some("train") => pelt(&root, &args),
+        Some("pelt") => pelt(&root, &args[1..]),
         Some("help") | Some("--help") | Some("-h") | None => {
             print!("{HELP}");
             Ok(())
         }
         Some(other) => bail!("unknown command `{other}`\n\n{HELP}"),
     }
+}
+
+/// Runs the `pelt` binary of `pelt-train`, built in release mode, from the workspace root.
+fn pelt(root: &Path, args: &[String]) -> Result<()> {
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(root)
+        .args([
+            "run",
+            "--release",
+            "--quiet",
+            "-p",
+            "pelt-train",
+            "--bin",
+            "pelt",
+            "--",
+        ])
+        .args(args)
+        .status()
+        .context("running cargo")?;
+    if !status.success() {
+        bail!("pelt {} failed", args.join(" "));
+    }
+    Ok(())
 }
 
 fn workspace_root() -> PathBuf {

@@ -1,0 +1,199 @@
+//! `RunConfig`: everything a run needs, read from a JSON file and overridable on the command
+//! line. Relative paths are relative to the directory the command runs in.
+
+use std::path::{Path, PathBuf};
+
+use pelt_hyper::PeltConfig;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{TrainError, io};
+
+/// Where a backbone comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backbone {
+    /// A Hugging Face model directory (`config.json` and weights).
+    Path(PathBuf),
+    /// Random weights of this Hugging Face `config.json` content (for smoke runs and the
+    /// bundled default, where no pretrained weights can be had).
+    Random(serde_json::Value),
+}
+
+/// One task of the mixture and where its files are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskSource {
+    /// Registry name (`rte`, `easy-vqa`, ...).
+    pub name: String,
+    /// Its data directory, relative to [`RunConfig::data`].
+    pub dir: PathBuf,
+}
+
+/// The optimisation and evaluation schedule (spec section 6).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// Optimiser steps.
+    pub steps: u64,
+    /// Examples per step (per micro-batch when accumulating).
+    pub batch_size: usize,
+    /// Micro-batches whose gradients are summed per optimiser step.
+    pub grad_accumulation: usize,
+    /// Peak learning rate of AdamW.
+    pub learning_rate: f64,
+    /// Linear warm-up steps, then linear decay to zero at `steps`.
+    pub warmup_steps: u64,
+    /// AdamW's decoupled weight decay.
+    pub weight_decay: f32,
+    /// Global gradient-norm clipping threshold; 0 disables clipping.
+    pub max_grad_norm: f64,
+    /// Label smoothing of the token cross-entropy.
+    pub label_smoothing: f64,
+    /// Task-sampling temperature `T`.
+    pub temperature: f64,
+    /// Several tasks per batch (else one task per batch, HyperFormer's default).
+    pub mixed_tasks: bool,
+    /// Evaluate on validation every this many steps (and at the end).
+    pub eval_every: u64,
+    /// Validation examples per task used during training; 0 for all of them.
+    pub eval_examples: usize,
+    /// Rows per evaluation batch.
+    pub eval_batch_size: usize,
+    /// Longest source in tokens (longer ones are cut and counted).
+    pub max_source_len: usize,
+    /// Longest target in tokens.
+    pub max_target_len: usize,
+    /// Tokens generated at most when evaluating.
+    pub max_new_tokens: usize,
+    /// Beams for caption tasks (CIDEr); classification-style tasks decode greedily.
+    pub caption_beams: usize,
+    /// Checkpoints kept besides the best one.
+    pub keep_last: usize,
+    /// Seed of initialisation, splits and sampling.
+    pub seed: u64,
+    /// Log the training loss every this many steps.
+    pub log_every: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            steps: 1000,
+            batch_size: 32,
+            grad_accumulation: 1,
+            learning_rate: 3e-4,
+            warmup_steps: 100,
+            weight_decay: 0.0,
+            max_grad_norm: 1.0,
+            label_smoothing: 0.1,
+            temperature: 10.0,
+            mixed_tasks: false,
+            eval_every: 200,
+            eval_examples: 0,
+            eval_batch_size: 64,
+            max_source_len: 128,
+            max_target_len: 16,
+            max_new_tokens: 16,
+            caption_beams: 5,
+            keep_last: 2,
+            seed: 42,
+            log_every: 10,
+        }
+    }
+}
+
+/// A whole run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// The T5 backbone.
+    pub t5: Backbone,
+    /// The CLIP vision tower, for vision-and-language tasks.
+    #[serde(default)]
+    pub clip: Option<Backbone>,
+    /// The tokenizer: a `tokenizer.json` or a directory holding one.
+    pub tokenizer: PathBuf,
+    /// Root of the task directories.
+    pub data: PathBuf,
+    /// The task mixture.
+    pub tasks: Vec<TaskSource>,
+    /// The tuning method and its dimensions (`tasks` is filled from the mixture).
+    #[serde(default)]
+    pub pelt: PeltConfig,
+    /// Optimisation and evaluation.
+    #[serde(default)]
+    pub train: TrainConfig,
+}
+
+impl RunConfig {
+    /// Reads a run configuration (JSON).
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self, TrainError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(io(path))?;
+        let mut config: Self = serde_json::from_str(&text)
+            .map_err(|e| TrainError::Config(format!("{}: {e}", path.display())))?;
+        config.sync_tasks();
+        config
+            .validate()
+            .map_err(|e| TrainError::Config(format!("{}: {e}", path.display())))?;
+        Ok(config)
+    }
+
+    /// Copies the mixture's task names into the tuning configuration.
+    pub fn sync_tasks(&mut self) {
+        self.pelt.tasks = self.tasks.iter().map(|t| t.name.clone()).collect();
+    }
+
+    /// Checks values that would otherwise fail deep inside the run.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let bad = |m: &str| Err(TrainError::Config(m.to_string()));
+        let t = &self.train;
+        if self.tasks.is_empty() {
+            return bad("`tasks` is empty");
+        }
+        if t.steps == 0 || t.batch_size == 0 || t.grad_accumulation == 0 {
+            return bad(
+                "`train.steps`, `train.batch_size` and `train.grad_accumulation` must be at least 1",
+            );
+        }
+        if t.eval_every == 0 || t.eval_batch_size == 0 || t.log_every == 0 {
+            return bad(
+                "`train.eval_every`, `train.eval_batch_size` and `train.log_every` must be at least 1",
+            );
+        }
+        if !(t.learning_rate.is_finite() && t.learning_rate > 0.0) {
+            return bad("`train.learning_rate` must be a positive number");
+        }
+        if !(0.0..1.0).contains(&t.label_smoothing) {
+            return bad("`train.label_smoothing` must be in [0, 1)");
+        }
+        if t.max_source_len < 2 || t.max_target_len < 2 || t.max_new_tokens == 0 {
+            return bad(
+                "`train.max_source_len` and `train.max_target_len` must be at least 2, `train.max_new_tokens` at least 1",
+            );
+        }
+        self.pelt.validate()?;
+        Ok(())
+    }
+
+    /// Applies `key=value` overrides of `train.*` and `pelt.*` fields (`train.steps=50`).
+    pub fn set(&mut self, assignment: &str) -> Result<(), TrainError> {
+        let (key, value) = assignment.split_once('=').ok_or_else(|| {
+            TrainError::Config(format!("override `{assignment}` is not KEY=VALUE"))
+        })?;
+        let mut json = serde_json::to_value(&*self)
+            .map_err(|e| TrainError::Config(format!("cannot serialise the config: {e}")))?;
+        let mut slot = &mut json;
+        for part in key.split('.') {
+            slot = slot.get_mut(part).ok_or_else(|| {
+                TrainError::Config(format!("override `{key}`: no field `{part}`"))
+            })?;
+        }
+        *slot = serde_json::from_str(value)
+            .unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
+        *self = serde_json::from_value(json)
+            .map_err(|e| TrainError::Config(format!("override `{assignment}`: {e}")))?;
+        self.sync_tasks();
+        self.validate()
+    }
+}

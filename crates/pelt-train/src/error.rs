@@ -1,0 +1,63 @@
+//! The error type of `pelt-train`.
+
+use std::path::PathBuf;
+
+/// Everything that can stop a run; every variant names the file, option, step or tensor.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// A configuration file or option is invalid.
+    #[error("{0}")]
+    Config(String),
+    /// An I/O error on a named file.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// Underlying error.
+        source: std::io::Error,
+    },
+    /// From the data crate (files, lines, tasks).
+    #[error(transparent)]
+    Data(#[from] pelt_data::DataError),
+    /// From the tuning crate (model, saved states, exports).
+    #[error(transparent)]
+    Hyper(#[from] pelt_hyper::HyperError),
+    /// From the T5 crate (config, checkpoint, tokenizer).
+    #[error(transparent)]
+    T5(#[from] pelt_t5::T5Error),
+    /// From the CLIP crate.
+    #[error(transparent)]
+    Clip(#[from] pelt_clip::ClipError),
+    /// From checkpoint reading and writing.
+    #[error(transparent)]
+    Weights(#[from] pelt_weights::WeightsError),
+    /// The loss or a gradient is not finite.
+    #[error(
+        "non-finite {what} at step {step}; the run stopped. The last good checkpoint is {}",
+        last_good.as_ref().map_or("(none yet)".to_string(), |p| p.display().to_string())
+    )]
+    NonFinite {
+        /// `loss` or `gradient norm`.
+        what: &'static str,
+        /// The optimiser step.
+        step: u64,
+        /// The last checkpoint written, intact.
+        last_good: Option<PathBuf>,
+    },
+    /// A checkpoint that cannot be resumed from.
+    #[error("{path}: {reason}")]
+    Checkpoint {
+        /// The checkpoint directory.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// Shorthand for an I/O error on `path`.
+pub(crate) fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
+    move |source| TrainError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}

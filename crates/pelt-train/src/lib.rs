@@ -1,0 +1,24 @@
+//! Training and evaluation of HyperPELT and its baselines: the loop of the spec's section 6,
+//! atomic checkpoints with exact resume, evaluation by generation with the task metrics, and
+//! the run report. The `pelt` binary (`cargo xtask train`) is its command line.
+
+mod batches;
+pub mod checkpoint;
+mod config;
+mod error;
+mod evaluate;
+mod gradients;
+mod report;
+mod run;
+mod schedule;
+mod setup;
+
+pub use batches::to_input;
+pub use config::{Backbone, RunConfig, TaskSource, TrainConfig};
+pub use error::TrainError;
+pub use evaluate::{Evaluator, MetricValue, average, majority_baseline};
+pub use gradients::{clip_global_norm, stable_param_ids};
+pub use report::{Report, TaskReport};
+pub use run::{final_report, train};
+pub use schedule::learning_rate;
+pub use setup::{Data, build_model, load_data};

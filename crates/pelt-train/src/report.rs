@@ -1,0 +1,93 @@
+//! The final report of a run: per task, the metrics on validation and test beside the
+//! majority baseline; parameters and throughput. Written as JSON and Markdown.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::TrainError;
+use crate::evaluate::MetricValue;
+
+/// One task's results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskReport {
+    /// Task name.
+    pub task: String,
+    /// Metrics of the best model on the whole validation set.
+    pub validation: Vec<MetricValue>,
+    /// Metrics of the best model on the test set.
+    pub test: Vec<MetricValue>,
+    /// The majority baseline's metrics on the test set.
+    pub baseline: Vec<MetricValue>,
+    /// Test examples.
+    pub test_examples: usize,
+}
+
+/// A run's results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// Tuning method.
+    pub method: String,
+    /// Where the T5 weights came from.
+    pub backbone: String,
+    /// Optimiser steps.
+    pub steps: u64,
+    /// Step of the best validation average.
+    pub best_step: Option<u64>,
+    /// Trainable parameters.
+    pub trainable: usize,
+    /// Parameters of the T5 backbone.
+    pub backbone_params: usize,
+    /// Training examples per second (training steps only).
+    pub examples_per_second: f64,
+    /// Per-task results.
+    pub tasks: Vec<TaskReport>,
+}
+
+fn join(values: &[MetricValue]) -> String {
+    values
+        .iter()
+        .map(|m| format!("{} {:.2}", m.metric, m.value))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Report {
+    /// The report as Markdown.
+    pub fn markdown(&self) -> String {
+        let mut out = format!(
+            "# Run report\n\nMethod `{}` on {}; {} steps, best validation at step {}.\n\
+             Trainable parameters: {} ({:.2}% of the {}-parameter backbone). \
+             Training throughput: {:.1} examples/s.\n\n\
+             | task | validation | test | majority baseline (test) | test examples |\n|---|---|---|---|---:|\n",
+            self.method,
+            self.backbone,
+            self.steps,
+            self.best_step.map_or("-".to_string(), |s| s.to_string()),
+            self.trainable,
+            100.0 * self.trainable as f64 / self.backbone_params.max(1) as f64,
+            self.backbone_params,
+            self.examples_per_second,
+        );
+        for t in &self.tasks {
+            out.push_str(&format!(
+                "| {} | {} | {} | {} | {} |\n",
+                t.task,
+                join(&t.validation),
+                join(&t.test),
+                join(&t.baseline),
+                t.test_examples
+            ));
+        }
+        out
+    }
+
+    /// Writes `report.json` and `report.md` into `run`, atomically.
+    pub fn write(&self, run: &Path) -> Result<(), TrainError> {
+        let json = serde_json::to_vec_pretty(self)
+            .map_err(|e| TrainError::Config(format!("cannot serialise the report: {e}")))?;
+        pelt_weights::write_atomically(&run.join("report.json"), &json)?;
+        pelt_weights::write_atomically(&run.join("report.md"), self.markdown().as_bytes())?;
+        Ok(())
+    }
+}

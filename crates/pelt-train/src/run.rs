@@ -1,0 +1,242 @@
+//! The training loop (spec section 6): temperature-sampled batches, AdamW with warm-up and
+//! linear decay, global-norm clipping, label smoothing, gradient accumulation, evaluation every
+//! K steps, best model by average validation score, final test evaluation of the best model.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams};
+use burn::prelude::*;
+use pelt_data::{SamplerConfig, TemperatureSampler};
+use pelt_hyper::PeltModel;
+use serde_json::json;
+
+use crate::checkpoint::{self, RunState};
+use crate::config::RunConfig;
+use crate::error::{TrainError, io};
+use crate::evaluate::{Evaluator, MetricValue, average, majority_baseline};
+use crate::gradients::clip_global_norm;
+use crate::report::{Report, TaskReport};
+use crate::schedule::learning_rate;
+use crate::setup::{Data, build_model, load_data};
+
+const BEST: &str = "best.safetensors";
+
+/// Appends JSON lines to `log.jsonl`, flushing each.
+struct Log {
+    path: PathBuf,
+    lines: usize,
+}
+
+impl Log {
+    /// Opens the log of `run`, keeping only its first `keep` lines (those of the checkpoint a
+    /// resumed run starts from).
+    fn open(run: &Path, keep: usize) -> Result<Self, TrainError> {
+        let path = run.join("log.jsonl");
+        let kept: Vec<String> = match fs::read_to_string(&path) {
+            Ok(text) => text.lines().take(keep).map(str::to_string).collect(),
+            Err(_) => Vec::new(),
+        };
+        let mut text = kept.join("\n");
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        pelt_weights::write_atomically(&path, text.as_bytes())?;
+        Ok(Self {
+            path,
+            lines: kept.len(),
+        })
+    }
+
+    fn write(&mut self, value: serde_json::Value) -> Result<(), TrainError> {
+        let mut file = fs::OpenOptions::new()
+            .append(true)
+            .open(&self.path)
+            .map_err(io(&self.path))?;
+        writeln!(file, "{value}").map_err(io(&self.path))?;
+        self.lines += 1;
+        Ok(())
+    }
+}
+
+fn progress(step: u64, total: u64, loss: f64, per_second: f64) {
+    let width = 30;
+    let done = (step as usize * width) / total.max(1) as usize;
+    eprint!(
+        "\r[{}{}] {step}/{total} loss {loss:.4} {per_second:.1} ex/s   ",
+        "#".repeat(done),
+        " ".repeat(width - done)
+    );
+}
+
+/// Validation scores of every task on the first `limit` examples (0: all).
+fn validate(
+    model: &PeltModel,
+    data: &Data,
+    evaluator: &Evaluator<'_>,
+    limit: usize,
+) -> Result<BTreeMap<String, Vec<MetricValue>>, TrainError> {
+    let mut scores = BTreeMap::new();
+    for (index, task) in data.tasks.iter().enumerate() {
+        let s = evaluator.score(model, index, task, &task.validation, limit)?;
+        scores.insert(task.task.name.to_string(), s);
+    }
+    Ok(scores)
+}
+
+/// Trains `config` in run directory `run` (created if needed), resuming from its last
+/// checkpoint when `resume`; returns the final report (also written as `report.json` and
+/// `report.md`).
+pub fn train(config: &RunConfig, run: &Path, resume: bool) -> Result<Report, TrainError> {
+    fs::create_dir_all(run).map_err(io(run))?;
+    let config_json = serde_json::to_vec_pretty(config)
+        .map_err(|e| TrainError::Config(format!("cannot serialise the configuration: {e}")))?;
+    pelt_weights::write_atomically(&run.join("config.json"), &config_json)?;
+    let device = Device::default();
+    let autodiff = device.clone().autodiff();
+    let data = load_data(config, run, &device)?;
+    let t = &config.train;
+    let mut model = build_model(config, &data, &autodiff)?;
+    let counts = model.param_counts();
+    eprintln!("{} ({})", counts, config.pelt.method.name());
+    let mut optimiser = AdamWConfig::new().with_weight_decay(t.weight_decay).init();
+    let mut state = RunState {
+        step: 0,
+        best: None,
+        log_lines: 0,
+        examples: 0,
+        train_seconds: 0.0,
+    };
+    let mut last_good = None;
+    if resume && let Some(dir) = checkpoint::list(run)?.pop() {
+        let (m, o, s) = checkpoint::load(&dir, model, optimiser)?;
+        (model, optimiser, state) = (m, o, s);
+        eprintln!("resuming from {} (step {})", dir.display(), state.step);
+        last_good = Some(dir);
+    }
+    let mut log = Log::open(run, state.log_lines)?;
+    let sizes: Vec<usize> = data.tasks.iter().map(|d| d.train.len()).collect();
+    let sampler_config = SamplerConfig {
+        batch_size: t.batch_size,
+        temperature: t.temperature,
+        mixed: t.mixed_tasks,
+        seed: t.seed,
+    };
+    let mut sampler = TemperatureSampler::resume(
+        &sizes,
+        sampler_config,
+        state.step * t.grad_accumulation as u64,
+    )?;
+    let evaluator = Evaluator {
+        batcher: &data.batcher,
+        tokenizer: &data.tokenizer,
+        train: t,
+        device: device.clone(),
+    };
+    while state.step < t.steps {
+        let started = Instant::now();
+        let lr = learning_rate(state.step, t.steps, t.warmup_steps, t.learning_rate);
+        let mut accumulator = GradientsAccumulator::<PeltModel>::new();
+        let mut loss_sum = 0.0;
+        for _ in 0..t.grad_accumulation {
+            let plan = sampler
+                .next()
+                .ok_or_else(|| TrainError::Config("the sampler ran dry".into()))?;
+            let batch = data.batcher.plan(&plan, &data.tasks)?;
+            let (input, labels) = crate::batches::to_input(&batch, &autodiff)?;
+            let loss = model.loss(input, labels, t.label_smoothing)? / t.grad_accumulation as f64;
+            let value: f32 = loss.clone().into_scalar();
+            if !value.is_finite() {
+                return Err(TrainError::NonFinite {
+                    what: "loss",
+                    step: state.step,
+                    last_good,
+                });
+            }
+            loss_sum += f64::from(value);
+            accumulator.accumulate(&model, GradientsParams::from_grads(loss.backward(), &model));
+            state.examples += batch.batch_size as u64;
+        }
+        let mut grads = accumulator.grads();
+        let norm = clip_global_norm(&model, &mut grads, t.max_grad_norm);
+        if !norm.is_finite() {
+            return Err(TrainError::NonFinite {
+                what: "gradient norm",
+                step: state.step,
+                last_good,
+            });
+        }
+        model = optimiser.step(lr, model, grads);
+        state.step += 1;
+        state.train_seconds += started.elapsed().as_secs_f64();
+        let per_second = state.examples as f64 / state.train_seconds.max(1e-9);
+        if state.step % t.log_every == 0 {
+            log.write(json!({"step": state.step, "loss": loss_sum, "lr": lr, "grad_norm": norm}))?;
+        }
+        progress(state.step, t.steps, loss_sum, per_second);
+        if state.step % t.eval_every == 0 || state.step == t.steps {
+            let scores = validate(&model.valid(), &data, &evaluator, t.eval_examples)?;
+            let avg = average(&scores);
+            log.write(json!({"step": state.step, "validation": scores, "average": avg}))?;
+            eprintln!("\nstep {}: validation average {avg:.2}", state.step);
+            if state.best.is_none_or(|(best, _)| avg > best) {
+                state.best = Some((avg, state.step));
+                model.save_trainable(run.join(BEST))?;
+            }
+            state.log_lines = log.lines;
+            last_good = Some(checkpoint::save(
+                run,
+                &model,
+                &optimiser,
+                &state,
+                t.keep_last,
+            )?);
+        }
+    }
+    eprintln!();
+    let best = model.load_trainable(run.join(BEST))?.valid();
+    final_report(config, run, &best, &data, &evaluator, &state)
+}
+
+/// Evaluates `model` on every task's full validation and test sets beside the majority
+/// baseline, and writes `report.json` and `report.md`.
+pub fn final_report(
+    config: &RunConfig,
+    run: &Path,
+    model: &PeltModel,
+    data: &Data,
+    evaluator: &Evaluator<'_>,
+    state: &RunState,
+) -> Result<Report, TrainError> {
+    let mut tasks = Vec::new();
+    for (index, task) in data.tasks.iter().enumerate() {
+        tasks.push(TaskReport {
+            task: task.task.name.to_string(),
+            validation: evaluator.score(model, index, task, &task.validation, 0)?,
+            test: evaluator.score(model, index, task, &task.test, 0)?,
+            baseline: majority_baseline(task, &task.test)?,
+            test_examples: task.test.len(),
+        });
+    }
+    let counts = model.param_counts();
+    let report = Report {
+        method: config.pelt.method.name().to_string(),
+        backbone: match &config.t5 {
+            crate::config::Backbone::Path(p) => p.display().to_string(),
+            crate::config::Backbone::Random(_) => {
+                "randomly initialised T5 (no pretrained weights)".to_string()
+            }
+        },
+        steps: state.step,
+        best_step: state.best.map(|(_, s)| s),
+        trainable: counts.trainable,
+        backbone_params: counts.backbone,
+        examples_per_second: state.examples as f64 / state.train_seconds.max(1e-9),
+        tasks,
+    };
+    report.write(run)?;
+    Ok(report)
+}

@@ -1,0 +1,161 @@
+//! Everything a run builds before its first step: data, tokenizer, CLIP features, model.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use burn::prelude::*;
+use pelt_clip::{ClipVisionConfig, ImageEncoder, load_vision_model, write_cache};
+use pelt_data::{Batcher, BatcherConfig, FeatureCache, LoadOptions, TaskData, load_task};
+use pelt_hyper::{PeltModel, VisualConfig};
+use pelt_t5::{T5Config, T5Model, T5Tokenizer};
+
+use crate::config::{Backbone, RunConfig};
+use crate::error::TrainError;
+use crate::gradients::stable_param_ids;
+
+/// The tokenizer file of `path` (a `tokenizer.json` or a directory holding one).
+fn tokenizer_file(path: &Path) -> PathBuf {
+    if path.is_dir() {
+        path.join("tokenizer.json")
+    } else {
+        path.to_path_buf()
+    }
+}
+
+/// Data, tokenizer and batcher of a run.
+pub struct Data {
+    /// The mixture, in configuration order (task `i` is row `i` of the task embedding).
+    pub tasks: Vec<TaskData>,
+    /// Tokenises and pads; carries the CLIP feature cache for image tasks.
+    pub batcher: Batcher,
+    /// Decodes generated ids.
+    pub tokenizer: T5Tokenizer,
+}
+
+/// Loads every task and the tokenizer; computes (or reuses) the CLIP features of image tasks
+/// into `run/features.safetensors`.
+pub fn load_data(config: &RunConfig, run: &Path, device: &Device) -> Result<Data, TrainError> {
+    let options = LoadOptions {
+        seed: config.train.seed,
+        ..LoadOptions::default()
+    };
+    let mut tasks = Vec::new();
+    for source in &config.tasks {
+        let spec = pelt_data::task(&source.name)?;
+        tasks.push(load_task(spec, &config.data.join(&source.dir), &options)?);
+    }
+    let file = tokenizer_file(&config.tokenizer);
+    let tokenizer = T5Tokenizer::from_file(&file)?;
+    let mut batcher = Batcher::from_file(
+        &file,
+        BatcherConfig {
+            max_source_len: config.train.max_source_len,
+            max_target_len: config.train.max_target_len,
+            pad_to_max: false,
+        },
+    )?;
+    if tasks.iter().any(|t| t.task.images > 0) {
+        let cache = run.join("features.safetensors");
+        if !cache.is_file() {
+            write_features(config, &tasks, &cache, device)?;
+        }
+        batcher = batcher.with_features(Arc::new(FeatureCache::open(&cache)?));
+    }
+    Ok(Data {
+        tasks,
+        batcher,
+        tokenizer,
+    })
+}
+
+/// The CLIP vision tower of the run (loaded, or random from the seed).
+fn clip(
+    config: &RunConfig,
+    device: &Device,
+) -> Result<(ClipVisionConfig, pelt_clip::ClipVisionModel), TrainError> {
+    match &config.clip {
+        None => Err(TrainError::Config(
+            "image tasks need a CLIP vision tower: set `clip` (or --clip PATH)".into(),
+        )),
+        Some(Backbone::Path(path)) => Ok(load_vision_model(path, device)?),
+        Some(Backbone::Random(json)) => {
+            let clip_config = ClipVisionConfig::from_hf_json(&json.to_string())
+                .map_err(|e| TrainError::Config(format!("`clip.random`: {e}")))?;
+            device.seed(config.train.seed ^ 0xc11f);
+            let model = clip_config.init(device);
+            Ok((clip_config, model))
+        }
+    }
+}
+
+fn write_features(
+    config: &RunConfig,
+    tasks: &[TaskData],
+    cache: &Path,
+    device: &Device,
+) -> Result<(), TrainError> {
+    let (_, model) = clip(config, device)?;
+    let encoder = ImageEncoder::new(model, device);
+    // Key: the image path as the data set names it; value: the file.
+    let mut images: BTreeMap<String, PathBuf> = BTreeMap::new();
+    for data in tasks.iter().filter(|t| t.task.images > 0) {
+        for example in data.train.iter().chain(&data.validation).chain(&data.test) {
+            for image in &example.images {
+                let file = data.root.join(image);
+                if let Some(previous) = images.insert(image.clone(), file.clone())
+                    && previous != file
+                {
+                    return Err(TrainError::Config(format!(
+                        "image `{image}` names both {} and {}; give image tasks distinct image paths",
+                        previous.display(),
+                        file.display()
+                    )));
+                }
+            }
+        }
+    }
+    let (keys, files): (Vec<String>, Vec<PathBuf>) = images.into_iter().unzip();
+    eprintln!("computing CLIP features of {} images", files.len());
+    let features = encoder.encode_files(&files, 64)?;
+    let entries: Vec<(String, Tensor<2>)> = keys.into_iter().zip(features).collect();
+    std::fs::create_dir_all(cache.parent().unwrap_or(Path::new(".")))
+        .map_err(crate::error::io(cache))?;
+    write_cache(cache, &entries)?;
+    Ok(())
+}
+
+/// The model of the run on `device` (the autodiff device for training), with parameter ids
+/// that are the same in every process.
+pub fn build_model(
+    config: &RunConfig,
+    data: &Data,
+    device: &Device,
+) -> Result<PeltModel, TrainError> {
+    device.seed(config.train.seed);
+    let t5 = match &config.t5 {
+        Backbone::Path(path) => T5Model::load(path, device)?,
+        Backbone::Random(json) => T5Config::from_json(&json.to_string())?.init(device),
+    };
+    let mut pelt = config.pelt.clone();
+    let max_images = data.tasks.iter().map(|t| t.task.images).max().unwrap_or(0);
+    if max_images > 0 && pelt.visual.is_none() {
+        let clip_dim = match &config.clip {
+            Some(Backbone::Path(path)) => {
+                ClipVisionConfig::from_hf_file(path.join("config.json"))?.hidden_size
+            }
+            Some(Backbone::Random(json)) => {
+                ClipVisionConfig::from_hf_json(&json.to_string())
+                    .map_err(|e| TrainError::Config(format!("`clip.random`: {e}")))?
+                    .hidden_size
+            }
+            None => return Err(TrainError::Config("image tasks need `clip`".into())),
+        };
+        pelt.visual = Some(VisualConfig {
+            clip_dim,
+            max_images,
+            conditioning: true,
+        });
+    }
+    Ok(stable_param_ids(PeltModel::new(t5, pelt)?))
+}
