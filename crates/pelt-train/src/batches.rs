@@ -35,7 +35,7 @@ pub fn to_input(batch: &Batch, device: &Device) -> Result<(PeltInput, Tensor<2, 
             tokens,
             hidden,
         }) => {
-            if mask.iter().any(|&m| m == 0) {
+            if mask.contains(&0) {
                 return Err(TrainError::Config(format!(
                     "batch {} mixes rows with different numbers of images or patches; \
                      batch one task at a time",

@@ -57,6 +57,8 @@ pub struct TrainConfig {
     pub eval_every: u64,
     /// Validation examples per task used during training; 0 for all of them.
     pub eval_examples: usize,
+    /// Validation and test examples per task in the final report; 0 for all of them.
+    pub final_examples: usize,
     /// Rows per evaluation batch.
     pub eval_batch_size: usize,
     /// Longest source in tokens (longer ones are cut and counted).
@@ -90,6 +92,7 @@ impl Default for TrainConfig {
             mixed_tasks: false,
             eval_every: 200,
             eval_examples: 0,
+            final_examples: 0,
             eval_batch_size: 64,
             max_source_len: 128,
             max_target_len: 16,

@@ -1,11 +1,13 @@
 //! `pelt`: train, evaluate and export HyperPELT runs. `cargo xtask train` runs
 //! `pelt train --config configs/default.json --out runs/default`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use burn::prelude::*;
-use pelt_train::{Backbone, Evaluator, RunConfig, build_model, final_report, load_data, train};
+use pelt_train::{
+    Backbone, Evaluator, RunConfig, build_model, final_report, load_data, predict, train,
+};
 
 const HELP: &str = "\
 pelt: train, evaluate and export HyperPELT runs
@@ -21,6 +23,9 @@ USAGE:
   pelt eval   --run DIR
       Evaluates the run's best model on every task's validation and test sets; rewrites the
       report.
+  pelt predict --run DIR --task NAME --text TEXT [--image FILE]
+      Prints the best model's answer to one input of task NAME (the source text as the task
+      formats it, e.g. \"question: what color is the shape?\"), with an image for image tasks.
   pelt export --run DIR --task NAME [--out FILE]
       Writes the task's generated adapters and prefixes as a static safetensors set (default
       DIR/export-NAME.safetensors) that plain T5 runs without the hypernetwork.
@@ -85,7 +90,7 @@ fn run_config(args: &mut Args) -> Result<RunConfig> {
     Ok(config)
 }
 
-fn load_run(run: &PathBuf) -> Result<RunConfig> {
+fn load_run(run: &Path) -> Result<RunConfig> {
     RunConfig::from_file(run.join("config.json"))
         .with_context(|| format!("{} is not a run directory", run.display()))
 }
@@ -135,6 +140,14 @@ fn main() -> Result<()> {
                 .context("the run has no checkpoint")?;
             let report = final_report(&config, &run, &model, &data, &evaluator, &state)?;
             println!("{}", report.markdown());
+        }
+        "predict" => {
+            let run = PathBuf::from(args.value("--run")?.context("predict needs --run DIR")?);
+            let task = args.value("--task")?.context("predict needs --task NAME")?;
+            let text = args.value("--text")?.context("predict needs --text TEXT")?;
+            let image = args.value("--image")?.map(PathBuf::from);
+            args.finish()?;
+            println!("{}", predict(&run, &task, &text, image.as_deref())?);
         }
         "export" => {
             let run = PathBuf::from(args.value("--run")?.context("export needs --run DIR")?);

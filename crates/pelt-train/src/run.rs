@@ -173,11 +173,11 @@ pub fn train(config: &RunConfig, run: &Path, resume: bool) -> Result<Report, Tra
         state.step += 1;
         state.train_seconds += started.elapsed().as_secs_f64();
         let per_second = state.examples as f64 / state.train_seconds.max(1e-9);
-        if state.step % t.log_every == 0 {
+        if state.step.is_multiple_of(t.log_every) {
             log.write(json!({"step": state.step, "loss": loss_sum, "lr": lr, "grad_norm": norm}))?;
         }
         progress(state.step, t.steps, loss_sum, per_second);
-        if state.step % t.eval_every == 0 || state.step == t.steps {
+        if state.step.is_multiple_of(t.eval_every) || state.step == t.steps {
             let scores = validate(&model.valid(), &data, &evaluator, t.eval_examples)?;
             let avg = average(&scores);
             log.write(json!({"step": state.step, "validation": scores, "average": avg}))?;
@@ -212,13 +212,19 @@ pub fn final_report(
     state: &RunState,
 ) -> Result<Report, TrainError> {
     let mut tasks = Vec::new();
+    let limit = config.train.final_examples;
     for (index, task) in data.tasks.iter().enumerate() {
+        let test = if limit > 0 && limit < task.test.len() {
+            &task.test[..limit]
+        } else {
+            &task.test[..]
+        };
         tasks.push(TaskReport {
             task: task.task.name.to_string(),
-            validation: evaluator.score(model, index, task, &task.validation, 0)?,
-            test: evaluator.score(model, index, task, &task.test, 0)?,
-            baseline: majority_baseline(task, &task.test)?,
-            test_examples: task.test.len(),
+            validation: evaluator.score(model, index, task, &task.validation, limit)?,
+            test: evaluator.score(model, index, task, test, 0)?,
+            baseline: majority_baseline(task, test)?,
+            test_examples: test.len(),
         });
     }
     let counts = model.param_counts();

@@ -159,3 +159,18 @@ pub fn build_model(
     }
     Ok(stable_param_ids(PeltModel::new(t5, pelt)?))
 }
+
+/// CLIP patch features `[1, 1, patches, hidden]` of one image file, with the run's CLIP.
+pub fn image_features(
+    config: &RunConfig,
+    image: &Path,
+    device: &Device,
+) -> Result<Tensor<4>, TrainError> {
+    let (_, model) = clip(config, device)?;
+    let encoder = ImageEncoder::new(model, device);
+    let mut features = encoder.encode_files(&[image], 1)?;
+    let patches = features
+        .pop()
+        .ok_or_else(|| TrainError::Config(format!("{}: no features", image.display())))?;
+    Ok(patches.unsqueeze_dim::<3>(0).unsqueeze_dim(0))
+}

@@ -1,0 +1,39 @@
+//! One answer from a trained run: the best model on one input.
+
+use std::path::Path;
+
+use burn::prelude::*;
+use pelt_hyper::PeltInput;
+use pelt_t5::GenerationConfig;
+
+use crate::config::RunConfig;
+use crate::error::TrainError;
+use crate::setup::{build_model, image_features, load_data};
+
+/// The best model of `run` answering `text` (the source as task `task` formats it), with
+/// `image` for image tasks. Greedy decoding.
+pub fn predict(
+    run: &Path,
+    task: &str,
+    text: &str,
+    image: Option<&Path>,
+) -> Result<String, TrainError> {
+    let config = RunConfig::from_file(run.join("config.json"))?;
+    let device = Device::default();
+    let data = load_data(&config, run, &device)?;
+    let model =
+        build_model(&config, &data, &device)?.load_trainable(run.join("best.safetensors"))?;
+    let index = model.config.task_index(task)?;
+    let (ids, _) = data.batcher.encode(text, config.train.max_source_len)?;
+    let ids: Vec<i64> = ids.into_iter().map(i64::from).collect();
+    let ids = Tensor::<1, Int>::from_ints(ids.as_slice(), &device).unsqueeze_dim::<2>(0);
+    let mask = ids.ones_like();
+    let mut input = PeltInput::text(ids, mask, vec![index]);
+    if let Some(image) = image {
+        input = input.with_images(image_features(&config, image, &device)?);
+    }
+    let generation = GenerationConfig::greedy(config.train.max_new_tokens);
+    let out = model.generate(input, &generation)?;
+    let first = out.first().map(Vec::as_slice).unwrap_or_default();
+    Ok(data.tokenizer.decode(first)?.trim().to_string())
+}

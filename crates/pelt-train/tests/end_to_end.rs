@@ -1,0 +1,111 @@
+//! End to end on tiny random configurations: a few training steps with evaluation and
+//! checkpoints, an exact resume, an evaluation report, an export and a prediction.
+
+#![allow(clippy::unwrap_used)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use pelt_train::{RunConfig, predict, train};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn tiny_config() -> RunConfig {
+    let json = serde_json::json!({
+        "t5": {"random": {"vocab_size": 32128, "d_model": 16, "d_kv": 8, "d_ff": 32,
+                          "num_layers": 1, "num_decoder_layers": 1, "num_heads": 2,
+                          "dropout_rate": 0.0}},
+        "clip": {"random": {"hidden_size": 8, "intermediate_size": 16, "num_hidden_layers": 1,
+                            "num_attention_heads": 2, "image_size": 16, "patch_size": 8}},
+        "tokenizer": root().join("datasets/t5-tokenizer"),
+        "data": root().join("datasets"),
+        "tasks": [{"name": "pd-source", "dir": "text/pd-source"},
+                  {"name": "easy-vqa", "dir": "easy-vqa"}],
+        "pelt": {"method": "hyperpelt", "embedding_dim": 4, "projector_hidden_dim": 8,
+                 "hyper_dim": 4, "adapter_dim": 2, "prefix_len": 2},
+        "train": {"steps": 4, "batch_size": 4, "warmup_steps": 1, "eval_every": 2,
+                  "eval_examples": 4, "final_examples": 4, "eval_batch_size": 4,
+                  "max_source_len": 16, "max_target_len": 4, "max_new_tokens": 3,
+                  "keep_last": 2, "log_every": 1}
+    });
+    let mut config: RunConfig = serde_json::from_value(json).unwrap();
+    config.sync_tasks();
+    config.validate().unwrap();
+    config
+}
+
+fn read(path: &Path) -> Vec<u8> {
+    fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn train_checkpoint_resume_exactly_evaluate_export_and_predict() {
+    let run = std::env::temp_dir().join(format!("pelt-train-e2e-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&run);
+    let config = tiny_config();
+
+    let report = train(&config, &run, false).unwrap();
+    assert_eq!(report.steps, 4);
+    assert_eq!(report.tasks.len(), 2);
+    assert!(
+        report
+            .tasks
+            .iter()
+            .all(|t| t.test_examples == 4 && !t.test.is_empty())
+    );
+    for file in [
+        "config.json",
+        "log.jsonl",
+        "best.safetensors",
+        "report.json",
+        "report.md",
+    ] {
+        assert!(run.join(file).is_file(), "{file} missing");
+    }
+    let checkpoints = pelt_train::checkpoint::list(&run).unwrap();
+    assert_eq!(checkpoints.len(), 2, "{checkpoints:?}");
+    let last = checkpoints[1].clone();
+    let trained = read(&last.join("trainable.safetensors"));
+    let log = read(&run.join("log.jsonl"));
+
+    // Lose the last checkpoint, as if the run had been killed after step 2, and resume.
+    fs::remove_dir_all(&last).unwrap();
+    let resumed = train(&config, &run, true).unwrap();
+    assert_eq!(resumed.steps, 4);
+    assert_eq!(
+        read(&last.join("trainable.safetensors")),
+        trained,
+        "resume is not exact"
+    );
+    assert_eq!(read(&run.join("log.jsonl")), log, "the resumed log differs");
+
+    let export = run.join("export.safetensors");
+    let model = pelt_train::build_model(
+        &config,
+        &pelt_train::load_data(&config, &run, &burn::prelude::Device::default()).unwrap(),
+        &burn::prelude::Device::default(),
+    )
+    .unwrap()
+    .load_trainable(run.join("best.safetensors"))
+    .unwrap();
+    let err = model
+        .export_task("pd-source", &export)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("vision-and-language"), "{err}");
+
+    let image = root().join("datasets/easy-vqa/test/images/0.png");
+    let answer = predict(
+        &run,
+        "easy-vqa",
+        "question: what shape is this?",
+        Some(&image),
+    )
+    .unwrap();
+    assert!(answer.split_whitespace().count() <= 3, "{answer}");
+    let err = predict(&run, "nope", "x", None).unwrap_err().to_string();
+    assert!(err.contains("unknown task `nope`"), "{err}");
+    fs::remove_dir_all(&run).unwrap();
+}
