@@ -113,3 +113,44 @@ fn loss_and_every_gradient_match_pytorch() {
         );
     }
 }
+
+/// A single-task batch generates its modules once and broadcasts them; its gradients must be
+/// those of generating them for every row (the path the PyTorch parity above checks).
+#[test]
+fn broadcast_generation_has_the_gradients_of_per_example_generation() {
+    let device = Device::default().autodiff();
+    let case = Case::open("hyperpelt", &device);
+    let mut input = case.input();
+    input.tasks = vec![1; input.tasks.len()];
+    let labels = case.ints::<2>("labels");
+    let decoder_ids = case.model.t5.shift_right(labels.clone());
+    let broadcast = case.model.loss(input.clone(), labels.clone(), 0.1).unwrap();
+    let hyper = case.model.hyper.as_ref().unwrap();
+    let ids = Tensor::<1, Int>::from_ints([1, 1, 1], &device);
+    let sets = vec![hyper.task_modules(ids)];
+    let insertions = pelt_hyper::assemble(&sets, &case.model.layout);
+    let t5_input = pelt_t5::T5Input::new(input.input_ids)
+        .mask(input.attention_mask.unwrap())
+        .pelt(insertions);
+    let logits = case.model.t5.forward(t5_input, decoder_ids);
+    let per_example = pelt_t5::cross_entropy(logits, labels, 0.1);
+    let (a, b): (f32, f32) = (
+        broadcast.clone().into_scalar(),
+        per_example.clone().into_scalar(),
+    );
+    assert!((a - b).abs() <= 1e-6 * a.abs(), "{a} vs {b}");
+    let (ga, gb) = (broadcast.backward(), per_example.backward());
+    for tensor in case.model.trainable_tensors() {
+        let (_, x) = gradient(&case.model, &ga, &tensor.name).unwrap();
+        let (_, y) = gradient(&case.model, &gb, &tensor.name).unwrap();
+        let error = relative_error(
+            Tensor::<1>::from_floats(x.as_slice(), &Device::default()),
+            Tensor::<1>::from_floats(y.as_slice(), &Device::default()),
+        );
+        assert!(
+            error <= 1e-5,
+            "`{}`: broadcast gradient differs by {error:e}",
+            tensor.name
+        );
+    }
+}
