@@ -91,6 +91,13 @@ fn validate(
 /// checkpoint when `resume`; returns the final report (also written as `report.json` and
 /// `report.md`).
 pub fn train(config: &RunConfig, run: &Path, resume: bool) -> Result<Report, TrainError> {
+    if !resume && !checkpoint::list(run)?.is_empty() {
+        return Err(TrainError::Config(format!(
+            "{} already holds a run (checkpoints/); pass --resume to continue it, or --out DIR \
+             for a new run",
+            run.display()
+        )));
+    }
     fs::create_dir_all(run).map_err(io(run))?;
     let config_json = serde_json::to_vec_pretty(config)
         .map_err(|e| TrainError::Config(format!("cannot serialise the configuration: {e}")))?;

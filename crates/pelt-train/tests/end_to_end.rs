@@ -70,6 +70,9 @@ fn train_checkpoint_resume_exactly_evaluate_export_and_predict() {
     let trained = read(&last.join("trainable.safetensors"));
     let log = read(&run.join("log.jsonl"));
 
+    let err = train(&config, &run, false).unwrap_err().to_string();
+    assert!(err.contains("already holds a run"), "{err}");
+
     // Lose the last checkpoint, as if the run had been killed after step 2, and resume.
     fs::remove_dir_all(&last).unwrap();
     let resumed = train(&config, &run, true).unwrap();
