@@ -36,7 +36,7 @@ mod visual;
 pub use config::{Method, PeltConfig, VisualConfig};
 pub use error::HyperError;
 pub use hypernet::{AdapterGenerator, HyperNetwork, PrefixGenerator, Projector, VisualHyper};
-pub use materialise::{ExportHeader, LayoutHeader, Materialised};
+pub use materialise::{ExportHeader, Materialised};
 pub use model::{PeltInput, PeltModel};
 pub use modules::{AdapterSet, ModuleSet, assemble};
 pub use plain::{PlainAdapters, PlainModules};

@@ -35,57 +35,9 @@ pub struct ExportHeader {
     /// The task they were generated for.
     pub task: String,
     /// Encoder layers, decoder layers, widths, adapter and prefix sizes.
-    pub layout: LayoutHeader,
+    pub layout: SlotLayout,
     /// Shape of every tensor in the file.
     pub tensors: BTreeMap<String, Vec<usize>>,
-}
-
-/// [`SlotLayout`] as written in the header.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LayoutHeader {
-    /// Encoder layers.
-    pub encoder_layers: usize,
-    /// Decoder layers.
-    pub decoder_layers: usize,
-    /// T5 width.
-    pub d_model: usize,
-    /// Attention heads.
-    pub heads: usize,
-    /// Key/value width per head.
-    pub d_kv: usize,
-    /// Adapter bottleneck.
-    pub adapter_dim: usize,
-    /// Prefix length.
-    pub prefix_len: usize,
-}
-
-impl From<&SlotLayout> for LayoutHeader {
-    fn from(l: &SlotLayout) -> Self {
-        Self {
-            encoder_layers: l.encoder_layers,
-            decoder_layers: l.decoder_layers,
-            d_model: l.d_model,
-            heads: l.heads,
-            d_kv: l.d_kv,
-            adapter_dim: l.adapter_dim,
-            prefix_len: l.prefix_len,
-        }
-    }
-}
-
-impl From<&LayoutHeader> for SlotLayout {
-    fn from(l: &LayoutHeader) -> Self {
-        Self {
-            encoder_layers: l.encoder_layers,
-            decoder_layers: l.decoder_layers,
-            d_model: l.d_model,
-            heads: l.heads,
-            d_kv: l.d_kv,
-            adapter_dim: l.adapter_dim,
-            prefix_len: l.prefix_len,
-        }
-    }
 }
 
 /// Names of the flat module tensors in an export.
@@ -153,7 +105,7 @@ impl PeltModel {
             format: FORMAT.to_string(),
             method: self.config.method,
             task: task.to_string(),
-            layout: LayoutHeader::from(&self.layout),
+            layout: self.layout.clone(),
             tensors: tensors
                 .iter()
                 .map(|t| (t.name.clone(), t.shape.clone()))
@@ -242,10 +194,7 @@ impl Materialised {
 
     /// The insertions for plain T5 (shared by the whole batch).
     pub fn insertions(&self) -> Insertions {
-        assemble(
-            std::slice::from_ref(&self.modules),
-            &SlotLayout::from(&self.header.layout),
-        )
+        assemble(std::slice::from_ref(&self.modules), &self.header.layout)
     }
 
     /// Puts the export's trained T5 tensors (layer norms) into `t5`, after checking that its

@@ -3,6 +3,7 @@
 //! section 3).
 
 use pelt_t5::T5Config;
+use serde::{Deserialize, Serialize};
 
 use crate::config::PeltConfig;
 
@@ -28,7 +29,8 @@ pub struct Slot {
 }
 
 /// Every dimension the inserted modules need, from T5's and the method's configurations.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SlotLayout {
     /// Encoder layers `L_enc`.
     pub encoder_layers: usize,

@@ -23,4 +23,4 @@ pub use predict::predict;
 pub use report::{Report, TaskReport};
 pub use run::{final_report, train};
 pub use schedule::learning_rate;
-pub use setup::{Data, build_model, image_features, load_data};
+pub use setup::{Data, build_model, image_features, load_data, load_trained};

@@ -1,13 +1,11 @@
 //! `pelt`: train, evaluate and export HyperPELT runs. `cargo xtask train` runs
 //! `pelt train --config configs/default.json --out runs/default`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use burn::prelude::*;
-use pelt_train::{
-    Backbone, Evaluator, RunConfig, build_model, final_report, load_data, predict, train,
-};
+use pelt_train::{Backbone, Evaluator, RunConfig, final_report, load_trained, predict, train};
 
 const HELP: &str = "\
 pelt: train, evaluate and export HyperPELT runs
@@ -90,11 +88,6 @@ fn run_config(args: &mut Args) -> Result<RunConfig> {
     Ok(config)
 }
 
-fn load_run(run: &Path) -> Result<RunConfig> {
-    RunConfig::from_file(run.join("config.json"))
-        .with_context(|| format!("{} is not a run directory", run.display()))
-}
-
 fn main() -> Result<()> {
     let mut argv: Vec<String> = std::env::args().skip(1).collect();
     if argv.is_empty() {
@@ -119,11 +112,8 @@ fn main() -> Result<()> {
         "eval" => {
             let run = PathBuf::from(args.value("--run")?.context("eval needs --run DIR")?);
             args.finish()?;
-            let config = load_run(&run)?;
             let device = Device::default();
-            let data = load_data(&config, &run, &device)?;
-            let model = build_model(&config, &data, &device)?
-                .load_trainable(run.join("best.safetensors"))?;
+            let (config, data, model) = load_trained(&run, &device)?;
             let evaluator = Evaluator {
                 batcher: &data.batcher,
                 tokenizer: &data.tokenizer,
@@ -157,11 +147,7 @@ fn main() -> Result<()> {
                 .map(PathBuf::from)
                 .unwrap_or_else(|| run.join(format!("export-{task}.safetensors")));
             args.finish()?;
-            let config = load_run(&run)?;
-            let device = Device::default();
-            let data = load_data(&config, &run, &device)?;
-            let model = build_model(&config, &data, &device)?
-                .load_trainable(run.join("best.safetensors"))?;
+            let (_, _, model) = load_trained(&run, &Device::default())?;
             model.export_task(&task, &out)?;
             println!("wrote {}", out.display());
         }

@@ -6,9 +6,8 @@ use burn::prelude::*;
 use pelt_hyper::PeltInput;
 use pelt_t5::GenerationConfig;
 
-use crate::config::RunConfig;
 use crate::error::TrainError;
-use crate::setup::{build_model, image_features, load_data};
+use crate::setup::{image_features, load_trained};
 
 /// The best model of `run` answering `text` (the source as task `task` formats it), with
 /// `image` for image tasks. Greedy decoding.
@@ -18,11 +17,8 @@ pub fn predict(
     text: &str,
     image: Option<&Path>,
 ) -> Result<String, TrainError> {
-    let config = RunConfig::from_file(run.join("config.json"))?;
     let device = Device::default();
-    let data = load_data(&config, run, &device)?;
-    let model =
-        build_model(&config, &data, &device)?.load_trainable(run.join("best.safetensors"))?;
+    let (config, data, model) = load_trained(run, &device)?;
     let index = model.config.task_index(task)?;
     let (ids, _) = data.batcher.encode(text, config.train.max_source_len)?;
     let ids: Vec<i64> = ids.into_iter().map(i64::from).collect();

@@ -174,3 +174,15 @@ pub fn image_features(
         .ok_or_else(|| TrainError::Config(format!("{}: no features", image.display())))?;
     Ok(patches.unsqueeze_dim::<3>(0).unsqueeze_dim(0))
 }
+
+/// A finished (or interrupted) run: its configuration, data and best model on `device`.
+pub fn load_trained(
+    run: &Path,
+    device: &Device,
+) -> Result<(RunConfig, Data, PeltModel), TrainError> {
+    let config = RunConfig::from_file(run.join("config.json"))?;
+    let data = load_data(&config, run, device)?;
+    let model =
+        build_model(&config, &data, device)?.load_trainable(run.join("best.safetensors"))?;
+    Ok((config, data, model))
+}
