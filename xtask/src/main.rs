@@ -10,8 +10,10 @@ cargo xtask <command>
 
 Commands:
   train [ARGS]   train HyperPELT on the bundled data (configs/default.json) in runs/default,
-                 on the CPU, in release mode; ARGS go to `pelt train` (see `cargo xtask pelt help`)
-  pelt ARGS      any `pelt` command (train, eval, export, help), release build
+                 on the CPU, in release mode; ARGS go to `pelt train` (`cargo xtask train --help`)
+  eval, predict, export ARGS
+                 `pelt eval|predict|export ARGS` (each takes --help)
+  pelt ARGS      any `pelt` command (train, eval, predict, export, help), release build
   gen-fixtures   regenerate every crate's parity fixtures with PyTorch and transformers
                  (installs xtask/fixtures-requirements.txt into .venv-fixtures/ on first use;
                  needs PyPI access; developers run it, CI does not)
@@ -26,7 +28,7 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("gen-fixtures") => gen_fixtures(&root),
         Some("test-wgpu") => test_wgpu(&root),
-        Some("train") => pelt(&root, &args),
+        Some("train" | "eval" | "predict" | "export") => pelt(&root, &args),
         Some("pelt") => pelt(&root, &args[1..]),
         Some("help") | Some("--help") | Some("-h") | None => {
             print!("{HELP}");

@@ -112,6 +112,18 @@ fn yes() -> bool {
     true
 }
 
+/// Which of the trainable parts get gradients.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Tune {
+    /// Every trainable part (normal training).
+    #[default]
+    All,
+    /// Only the task embedding (few-shot transfer to a new task with a trained hypernetwork);
+    /// the other trainable parts stay as loaded, and are still saved.
+    TaskEmbedding,
+}
+
 /// How the model is tuned. Field defaults are the spec's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -141,6 +153,8 @@ pub struct PeltConfig {
     pub train_layer_norms: bool,
     /// The vision-and-language path, if any.
     pub visual: Option<VisualConfig>,
+    /// Which trainable parts get gradients.
+    pub tune: Tune,
 }
 
 impl Default for PeltConfig {
@@ -158,6 +172,7 @@ impl Default for PeltConfig {
             per_task: false,
             train_layer_norms: true,
             visual: None,
+            tune: Tune::All,
         }
     }
 }
@@ -226,6 +241,13 @@ impl PeltConfig {
         }
         if self.method == Method::Prefix && self.prefix_len == 0 {
             return bad("method `prefix` needs `prefix_len` of at least 1".into());
+        }
+        if self.tune == Tune::TaskEmbedding && !self.method.is_hyper() {
+            return bad(format!(
+                "`tune: task-embedding` needs a hypernetwork method (hyperformer, hyperprefix, \
+                 hyperpelt); `{}` has no task embedding",
+                self.method.name()
+            ));
         }
         if let Some(visual) = &self.visual {
             if visual.clip_dim == 0 {

@@ -33,7 +33,7 @@ mod slots;
 mod trainable;
 mod visual;
 
-pub use config::{Method, PeltConfig, VisualConfig};
+pub use config::{Method, PeltConfig, Tune, VisualConfig};
 pub use error::HyperError;
 pub use hypernet::{AdapterGenerator, HyperNetwork, PrefixGenerator, Projector, VisualHyper};
 pub use materialise::{ExportHeader, Materialised};
@@ -41,5 +41,5 @@ pub use model::{PeltInput, PeltModel};
 pub use modules::{AdapterSet, ModuleSet, assemble};
 pub use plain::{PlainAdapters, PlainModules};
 pub use slots::{BlockType, Slot, SlotLayout};
-pub use trainable::ParamCounts;
+pub use trainable::{ParamCounts, TASK_EMBEDDING};
 pub use visual::VisualProjection;

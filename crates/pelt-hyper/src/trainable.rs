@@ -9,7 +9,7 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 use pelt_weights::{Checkpoint, NamedTensor, StrictLoader, write_safetensors};
 
-use crate::config::Method;
+use crate::config::{Method, Tune};
 use crate::error::HyperError;
 use crate::model::PeltModel;
 
@@ -42,6 +42,9 @@ impl std::fmt::Display for ParamCounts {
 }
 
 /// Calls `f(path, param)` on every float parameter with its dotted module path.
+/// Module path of the task embedding, the only task-specific tensor of hypernetwork methods.
+pub const TASK_EMBEDDING: &str = "hyper.task_embedding";
+
 struct PathVisitor<F> {
     path: Vec<String>,
     f: F,
@@ -120,12 +123,18 @@ impl PeltModel {
                 .any(|part| part.ends_with("_norm") || part == "norm")
     }
 
+    /// Whether the parameter at `path` gets gradients: trainable, and picked by
+    /// [`Tune`](crate::Tune).
+    pub fn is_tuned(&self, path: &str) -> bool {
+        self.is_trainable(path) && (self.config.tune == Tune::All || path == TASK_EMBEDDING)
+    }
+
     /// Enables gradients on trainable parameters and disables them on the others.
     pub(crate) fn with_gradient_flags(self) -> Self {
         let config = self.clone();
         let mut mapper = PathMapper {
             path: Vec::new(),
-            f: |path: &str, _: &[usize]| Some((None, config.is_trainable(path))),
+            f: |path: &str, _: &[usize]| Some((None, config.is_tuned(path))),
         };
         self.map(&mut mapper)
     }
@@ -150,7 +159,7 @@ impl PeltModel {
             if path.starts_with("t5.") {
                 counts.backbone += n;
             }
-            if self.is_trainable(path) {
+            if self.is_tuned(path) {
                 counts.trainable += n;
             }
         });
@@ -197,7 +206,54 @@ impl PeltModel {
                     return None;
                 }
                 let values = loader.take_values(path, dims);
-                Some((Some(values), true))
+                Some((Some(values), rules.is_tuned(path)))
+            },
+        };
+        let model = self.map(&mut mapper);
+        loader.finish()?;
+        Ok(model)
+    }
+
+    /// Few-shot transfer: loads another run's trainable tensors (saved by
+    /// [`save_trainable`](Self::save_trainable) with the same dimensions but other tasks),
+    /// except its task embedding, so this model's tasks keep their fresh embeddings and share
+    /// the trained hypernetwork, layer norms and visual path. Needs a method whose only
+    /// task-specific part is the task embedding (a hypernetwork method, or shared plain
+    /// modules). A text-only model ignores the source's visual path. Strict otherwise, like
+    /// [`load_trainable`](Self::load_trainable).
+    pub fn transfer_from(self, path: impl AsRef<Path>) -> Result<Self, HyperError> {
+        let path = path.as_ref();
+        if !self.config.method.is_hyper() && self.config.per_task {
+            return Err(HyperError::Config(format!(
+                "{}: cannot transfer per-task `{}` modules to new tasks; use a hypernetwork \
+                 method or `per_task: false`",
+                path.display(),
+                self.config.method.name()
+            )));
+        }
+        let checkpoint = Checkpoint::open(path)?;
+        let device = self.t5.shared.val().device();
+        let mut loader = StrictLoader::new(&checkpoint, &device);
+        if loader.contains(TASK_EMBEDDING) {
+            loader.alias(TASK_EMBEDDING);
+        }
+        if self.config.visual.is_none() {
+            // Text tasks from a vision-and-language run: its visual path is not needed.
+            for meta in checkpoint.tensors() {
+                if meta.name.starts_with("visual.") || meta.name.starts_with("hyper.visual.") {
+                    loader.alias(&meta.name);
+                }
+            }
+        }
+        let rules = self.clone();
+        let mut mapper = PathMapper {
+            path: Vec::new(),
+            f: |path: &str, dims: &[usize]| {
+                if !rules.is_trainable(path) || path == TASK_EMBEDDING {
+                    return None;
+                }
+                let values = loader.take_values(path, dims);
+                Some((Some(values), rules.is_tuned(path)))
             },
         };
         let model = self.map(&mut mapper);

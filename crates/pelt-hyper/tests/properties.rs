@@ -11,7 +11,7 @@ use burn::prelude::*;
 use common::{
     Case, MATERIALISED_TOLERANCE, all_params, fixture, relative_error, tiny_t5, zero_params,
 };
-use pelt_hyper::{Materialised, Method, PeltConfig, PeltInput, PeltModel};
+use pelt_hyper::{Materialised, Method, PeltConfig, PeltInput, PeltModel, TASK_EMBEDDING, Tune};
 use pelt_t5::T5Input;
 
 /// Row-for-row agreement of a mixed batch with its rows run alone: same operations, batched
@@ -229,4 +229,79 @@ fn bad_batches_are_refused_with_the_reason() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("no visual path"), "{err}");
+}
+
+#[test]
+fn few_shot_transfer_keeps_the_hypernetwork_and_tunes_only_the_new_task_embedding() {
+    let device = Device::default().autodiff();
+    let dir = std::env::temp_dir().join(format!("pelt-hyper-transfer-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("source.safetensors");
+    let case = Case::open("hyperpelt", &device);
+    case.model.save_trainable(&path).unwrap();
+
+    let mut config = case.model.config.clone();
+    config.tasks = vec!["new".to_string()];
+    config.tune = Tune::TaskEmbedding;
+    let fresh = PeltModel::new(tiny_t5(&device), config).unwrap();
+    let fresh_embedding = all_params(&fresh)
+        .into_iter()
+        .find(|(p, _)| p == TASK_EMBEDDING);
+    let model = fresh.transfer_from(&path).unwrap();
+    assert_eq!(
+        model.param_counts().trainable,
+        model.config.embedding_dim,
+        "only the one new task embedding is tuned"
+    );
+    let source: std::collections::BTreeMap<_, _> = all_params(&case.model).into_iter().collect();
+    for (path, values) in all_params(&model) {
+        if path == TASK_EMBEDDING {
+            assert_eq!(
+                Some((path, values)),
+                fresh_embedding,
+                "the new embedding is fresh"
+            );
+        } else if model.is_trainable(&path) {
+            assert_eq!(values, source[&path], "`{path}` was not transferred");
+        }
+    }
+
+    // One step on a batch of the new task moves the task embedding and nothing else.
+    let b = case.ints::<2>("input_ids").dims()[0];
+    let input = PeltInput::text(
+        case.ints("input_ids"),
+        case.ints("attention_mask"),
+        vec![0; b],
+    );
+    let loss = model.loss(input, case.ints("labels"), 0.1).unwrap();
+    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    let before = all_params(&model);
+    let stepped = AdamWConfig::new().init().step(1e-3, model, grads);
+    for ((path, old), (_, new)) in before.iter().zip(all_params(&stepped)) {
+        if path == TASK_EMBEDDING {
+            assert_ne!(old, &new, "the task embedding did not move");
+        } else {
+            assert_eq!(
+                old, &new,
+                "`{path}` moved although only the task embedding is tuned"
+            );
+        }
+    }
+
+    // Per-task plain modules cannot be transferred to new tasks.
+    let mut plain = PeltConfig {
+        per_task: true,
+        ..tiny_config(Method::Adapters)
+    };
+    plain.tasks = vec!["new".to_string()];
+    let err = PeltModel::new(tiny_t5(&device), plain)
+        .unwrap()
+        .transfer_from(&path)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("per-task") && err.contains("source.safetensors"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

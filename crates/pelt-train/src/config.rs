@@ -12,7 +12,8 @@ use crate::error::{TrainError, io};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Backbone {
-    /// A Hugging Face model directory (`config.json` and weights).
+    /// A Hugging Face model directory (`config.json` and weights) or a hub id (`t5-base`,
+    /// `google/flan-t5-base`), resolved through the local cache and downloaded if missing.
     Path(PathBuf),
     /// Random weights of this Hugging Face `config.json` content (for smoke runs and the
     /// bundled default, where no pretrained weights can be had).
@@ -75,6 +76,9 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Log the training loss every this many steps.
     pub log_every: u64,
+    /// Few-shot: training examples kept per distinct target (class) of each task; 0 keeps
+    /// them all.
+    pub shots: usize,
 }
 
 impl Default for TrainConfig {
@@ -101,6 +105,7 @@ impl Default for TrainConfig {
             keep_last: 2,
             seed: 42,
             log_every: 10,
+            shots: 0,
         }
     }
 }
@@ -114,8 +119,10 @@ pub struct RunConfig {
     /// The CLIP vision tower, for vision-and-language tasks.
     #[serde(default)]
     pub clip: Option<Backbone>,
-    /// The tokenizer: a `tokenizer.json` or a directory holding one.
-    pub tokenizer: PathBuf,
+    /// The tokenizer: a `tokenizer.json` or a directory holding one; by default the T5
+    /// model directory's.
+    #[serde(default)]
+    pub tokenizer: Option<PathBuf>,
     /// Root of the task directories.
     pub data: PathBuf,
     /// The task mixture.
@@ -126,6 +133,10 @@ pub struct RunConfig {
     /// Optimisation and evaluation.
     #[serde(default)]
     pub train: TrainConfig,
+    /// Few-shot transfer: a trained run whose best model's trainable parts (all but its task
+    /// embedding) initialise this one.
+    #[serde(default)]
+    pub init_from: Option<PathBuf>,
 }
 
 impl RunConfig {
@@ -198,5 +209,45 @@ impl RunConfig {
             .map_err(|e| TrainError::Config(format!("override `{assignment}`: {e}")))?;
         self.sync_tasks();
         self.validate()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_shipped_configuration_parses_and_validates() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let config =
+                RunConfig::from_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert_eq!(config.pelt.tasks.len(), config.tasks.len());
+            names.push(path.file_name().unwrap().to_string_lossy().to_string());
+        }
+        names.sort();
+        assert_eq!(
+            names,
+            ["default.json", "glue-t5-base.json", "vl-t5-base-clip.json"]
+        );
+    }
+
+    #[test]
+    fn overrides_and_bad_values_name_the_field() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+        let mut config = RunConfig::from_file(dir.join("glue-t5-base.json")).unwrap();
+        config.set("train.steps=7").unwrap();
+        assert_eq!(config.train.steps, 7);
+        config.set("pelt.tune=task-embedding").unwrap();
+        assert_eq!(config.pelt.tune, pelt_hyper::Tune::TaskEmbedding);
+        let err = config.set("train.nope=1").unwrap_err().to_string();
+        assert!(err.contains("no field `nope`"), "{err}");
+        let err = config
+            .set("train.learning_rate=-1")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("learning_rate"), "{err}");
     }
 }

@@ -44,6 +44,17 @@ pub enum TrainError {
         /// The last checkpoint written, intact.
         last_good: Option<PathBuf>,
     },
+    /// The run was interrupted (Ctrl-C, SIGTERM) and saved a checkpoint.
+    #[error(
+        "interrupted at step {step}; checkpoint {} written; continue with --resume",
+        checkpoint.display()
+    )]
+    Interrupted {
+        /// The last completed optimiser step.
+        step: u64,
+        /// The checkpoint holding it.
+        checkpoint: PathBuf,
+    },
     /// A checkpoint that cannot be resumed from.
     #[error("{path}: {reason}")]
     Checkpoint {

@@ -2,12 +2,15 @@
 //! atomic checkpoints with exact resume, evaluation by generation with the task metrics, and
 //! the run report. The `pelt` binary (`cargo xtask train`) is its command line.
 
+pub mod backend;
 mod batches;
 pub mod checkpoint;
 mod config;
 mod error;
 mod evaluate;
 mod gradients;
+pub mod hub;
+mod plot;
 mod predict;
 mod report;
 mod run;
@@ -19,8 +22,9 @@ pub use config::{Backbone, RunConfig, TaskSource, TrainConfig};
 pub use error::TrainError;
 pub use evaluate::{Evaluator, MetricValue, average, majority_baseline};
 pub use gradients::{clip_global_norm, stable_param_ids};
+pub use plot::write_plots;
 pub use predict::predict;
 pub use report::{Report, TaskReport};
-pub use run::{final_report, train};
+pub use run::{final_report, interrupt, train};
 pub use schedule::learning_rate;
 pub use setup::{Data, build_model, image_features, load_data, load_trained};

@@ -4,30 +4,80 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use burn::prelude::*;
-use pelt_train::{Backbone, Evaluator, RunConfig, final_report, load_trained, predict, train};
+use pelt_train::{
+    Backbone, Evaluator, RunConfig, TaskSource, TrainError, backend, final_report, load_trained,
+    predict, train,
+};
 
 const HELP: &str = "\
 pelt: train, evaluate and export HyperPELT runs
 
+USAGE: pelt COMMAND [OPTIONS]   (pelt COMMAND --help for one command)
+
+COMMANDS:
+  train    train a configuration into a run directory (or resume one)
+  eval     evaluate a run's best model on validation and test
+  predict  print the best model's answer to one input
+  export   write a task's generated adapters and prefixes as a static set
+  help     this text
+";
+
+const TRAIN_HELP: &str = "\
+pelt train: trains a configuration into a run directory
+
 USAGE:
-  pelt train  [--config FILE] [--out DIR] [--resume] [--method M] [--t5 PATH] [--clip PATH]
-              [--data DIR] [--set KEY=VALUE]...
-      Trains the configuration (default configs/default.json: HyperPELT on the bundled data,
-      small random T5 and CLIP) in DIR (default runs/default): log.jsonl, checkpoints/,
-      best.safetensors, report.json, report.md. --resume continues from the last checkpoint.
-      --method: hyperpelt | hyperformer | hyperprefix | adapters | prefix | full.
-      --set overrides any field, e.g. --set train.steps=50 --set pelt.prefix_len=4.
-  pelt eval   --run DIR
-      Evaluates the run's best model on every task's validation and test sets; rewrites the
-      report.
-  pelt predict --run DIR --task NAME --text TEXT [--image FILE]
-      Prints the best model's answer to one input of task NAME (the source text as the task
-      formats it, e.g. \"question: what color is the shape?\"), with an image for image tasks.
-  pelt export --run DIR --task NAME [--out FILE]
-      Writes the task's generated adapters and prefixes as a static safetensors set (default
-      DIR/export-NAME.safetensors) that plain T5 runs without the hypernetwork.
-  pelt help
+  pelt train [--config FILE] [--out DIR] [--resume] [--backend B] [--method M]
+             [--t5 PATH_OR_ID] [--clip PATH_OR_ID] [--data DIR] [--tasks LIST]
+             [--init-from RUN] [--shots K] [--tune all|task-embedding] [--set KEY=VALUE]...
+
+  --config FILE     run configuration (default configs/default.json: HyperPELT on the bundled
+                    data; with --init-from, default RUN/config.json)
+  --out DIR         run directory (default runs/default): config.json, log.jsonl,
+                    checkpoints/, best.safetensors, report.json, report.md, loss.png,
+                    validation.png
+  --resume          continue from the run directory's last checkpoint
+  --backend B       auto (default: the build's default device) | flex | wgpu | vulkan | cuda
+  --method M        hyperpelt | hyperformer | hyperprefix | adapters | prefix | full
+  --t5, --clip      a model directory or a Hugging Face id (`t5-base`, `google/flan-t5-base`,
+                    `openai/clip-vit-base-patch32`), looked up in the local hub cache
+                    (HF_HUB_CACHE, HF_HOME/hub or ~/.cache/huggingface/hub) and downloaded
+                    there when missing and a network is available
+  --data DIR        root of the task directories
+  --tasks LIST      the task mixture, comma-separated NAME or NAME=DIR (DIR under --data;
+                    default DIR is NAME)
+  --init-from RUN   few-shot transfer: start from RUN's best model (all trainable parts but
+                    the task embedding); the new tasks get fresh task embeddings
+  --shots K         keep K training examples per class of each task (default 0: all)
+  --tune T          all (default) | task-embedding (only the new task embeddings train)
+  --set KEY=VALUE   override any field, e.g. --set train.steps=50 --set pelt.prefix_len=4
+";
+
+const EVAL_HELP: &str = "\
+pelt eval: evaluates a run's best model on every task's validation and test sets beside the
+majority baseline; rewrites report.json and report.md
+
+USAGE:
+  pelt eval --run DIR [--backend B]
+";
+
+const PREDICT_HELP: &str = "\
+pelt predict: prints the best model's answer (greedy) to one input
+
+USAGE:
+  pelt predict --run DIR --task NAME --text TEXT [--image FILE] [--backend B]
+
+  --text    the source as the task formats it, e.g. \"question: what color is the shape?\"
+  --image   the image, for image tasks
+";
+
+const EXPORT_HELP: &str = "\
+pelt export: writes task NAME's generated adapters and prefixes as a static safetensors set
+that plain T5 runs without the hypernetwork (text models of hypernetwork and plain methods)
+
+USAGE:
+  pelt export --run DIR --task NAME [--out FILE] [--backend B]
+
+  --out FILE   default DIR/export-NAME.safetensors
 ";
 
 /// `--name value` options and `--flag`s, in order.
@@ -64,11 +114,52 @@ impl Args {
     }
 }
 
+/// `NAME` or `NAME=DIR`, comma-separated.
+fn task_list(list: &str) -> Result<Vec<TaskSource>> {
+    list.split(',')
+        .map(|item| {
+            let (name, dir) = item.split_once('=').unwrap_or((item, item));
+            if name.is_empty() || dir.is_empty() {
+                bail!("--tasks: `{item}` is not NAME or NAME=DIR");
+            }
+            Ok(TaskSource {
+                name: name.to_string(),
+                dir: PathBuf::from(dir),
+            })
+        })
+        .collect()
+}
+
 fn run_config(args: &mut Args) -> Result<RunConfig> {
-    let file = args
-        .value("--config")?
-        .unwrap_or_else(|| "configs/default.json".to_string());
+    let init_from = args.value("--init-from")?.map(PathBuf::from);
+    let file = match (args.value("--config")?, &init_from) {
+        (Some(file), _) => PathBuf::from(file),
+        (None, Some(run)) => run.join("config.json"),
+        (None, None) => PathBuf::from("configs/default.json"),
+    };
     let mut config = RunConfig::from_file(&file)?;
+    if let Some(run) = init_from {
+        if !run.join("best.safetensors").is_file() {
+            bail!(
+                "--init-from {}: no best.safetensors (not a trained run)",
+                run.display()
+            );
+        }
+        config.init_from = Some(run);
+    }
+    if let Some(list) = args.value("--tasks")? {
+        config.tasks = task_list(&list)?;
+        config.sync_tasks();
+    }
+    if let Some(shots) = args.value("--shots")? {
+        config.train.shots = shots
+            .parse()
+            .with_context(|| format!("--shots `{shots}`: not a count"))?;
+    }
+    if let Some(tune) = args.value("--tune")? {
+        config.pelt.tune = serde_json::from_value(serde_json::Value::String(tune.clone()))
+            .map_err(|_| anyhow::anyhow!("--tune `{tune}`: expected all or task-embedding"))?;
+    }
     if let Some(method) = args.value("--method")? {
         config.pelt.method = method.parse()?;
     }
@@ -96,6 +187,22 @@ fn main() -> Result<()> {
     }
     let command = argv.remove(0);
     let mut args = Args(argv);
+    let help = match command.as_str() {
+        "train" => TRAIN_HELP,
+        "eval" => EVAL_HELP,
+        "predict" => PREDICT_HELP,
+        "export" => EXPORT_HELP,
+        "help" | "--help" | "-h" => {
+            print!("{HELP}");
+            return Ok(());
+        }
+        other => bail!("unknown command `{other}` (see `pelt help`)"),
+    };
+    if args.flag("--help") || args.flag("-h") {
+        print!("{help}");
+        return Ok(());
+    }
+    let device = backend::device(&args.value("--backend")?.unwrap_or_else(|| "auto".into()))?;
     match command.as_str() {
         "train" => {
             let out = PathBuf::from(
@@ -105,14 +212,21 @@ fn main() -> Result<()> {
             let resume = args.flag("--resume");
             let config = run_config(&mut args)?;
             args.finish()?;
-            let report = train(&config, &out, resume)?;
+            // Ctrl-C / SIGTERM: finish the step, write a checkpoint, exit with status 130.
+            ctrlc::set_handler(pelt_train::interrupt).context("cannot install a signal handler")?;
+            let report = match train(&config, &out, resume, &device) {
+                Err(stop @ TrainError::Interrupted { .. }) => {
+                    eprintln!("{stop}");
+                    std::process::exit(130);
+                }
+                other => other?,
+            };
             println!("{}", report.markdown());
             println!("run directory: {}", out.display());
         }
         "eval" => {
             let run = PathBuf::from(args.value("--run")?.context("eval needs --run DIR")?);
             args.finish()?;
-            let device = Device::default();
             let (config, data, model) = load_trained(&run, &device)?;
             let evaluator = Evaluator {
                 batcher: &data.batcher,
@@ -137,9 +251,12 @@ fn main() -> Result<()> {
             let text = args.value("--text")?.context("predict needs --text TEXT")?;
             let image = args.value("--image")?.map(PathBuf::from);
             args.finish()?;
-            println!("{}", predict(&run, &task, &text, image.as_deref())?);
+            println!(
+                "{}",
+                predict(&run, &task, &text, image.as_deref(), &device)?
+            );
         }
-        "export" => {
+        _ => {
             let run = PathBuf::from(args.value("--run")?.context("export needs --run DIR")?);
             let task = args.value("--task")?.context("export needs --task NAME")?;
             let out = args
@@ -147,12 +264,10 @@ fn main() -> Result<()> {
                 .map(PathBuf::from)
                 .unwrap_or_else(|| run.join(format!("export-{task}.safetensors")));
             args.finish()?;
-            let (_, _, model) = load_trained(&run, &Device::default())?;
+            let (_, _, model) = load_trained(&run, &device)?;
             model.export_task(&task, &out)?;
             println!("wrote {}", out.display());
         }
-        "help" | "--help" | "-h" => print!("{HELP}"),
-        other => bail!("unknown command `{other}` (see `pelt help`)"),
     }
     Ok(())
 }

@@ -9,24 +9,24 @@ use pelt_t5::GenerationConfig;
 use crate::error::TrainError;
 use crate::setup::{image_features, load_trained};
 
-/// The best model of `run` answering `text` (the source as task `task` formats it), with
-/// `image` for image tasks. Greedy decoding.
+/// The best model of `run` on `device` answering `text` (the source as task `task` formats
+/// it), with `image` for image tasks. Greedy decoding.
 pub fn predict(
     run: &Path,
     task: &str,
     text: &str,
     image: Option<&Path>,
+    device: &Device,
 ) -> Result<String, TrainError> {
-    let device = Device::default();
-    let (config, data, model) = load_trained(run, &device)?;
+    let (config, data, model) = load_trained(run, device)?;
     let index = model.config.task_index(task)?;
     let (ids, _) = data.batcher.encode(text, config.train.max_source_len)?;
     let ids: Vec<i64> = ids.into_iter().map(i64::from).collect();
-    let ids = Tensor::<1, Int>::from_ints(ids.as_slice(), &device).unsqueeze_dim::<2>(0);
+    let ids = Tensor::<1, Int>::from_ints(ids.as_slice(), device).unsqueeze_dim::<2>(0);
     let mask = ids.ones_like();
     let mut input = PeltInput::text(ids, mask, vec![index]);
     if let Some(image) = image {
-        input = input.with_images(image_features(&config, image, &device)?);
+        input = input.with_images(image_features(&config, image, device)?);
     }
     let generation = GenerationConfig::greedy(config.train.max_new_tokens);
     let out = model.generate(input, &generation)?;

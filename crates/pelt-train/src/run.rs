@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams};
@@ -19,11 +20,21 @@ use crate::config::RunConfig;
 use crate::error::{TrainError, io};
 use crate::evaluate::{Evaluator, MetricValue, average, majority_baseline};
 use crate::gradients::clip_global_norm;
+use crate::plot::write_plots;
 use crate::report::{Report, TaskReport};
 use crate::schedule::learning_rate;
 use crate::setup::{Data, build_model, load_data};
 
 const BEST: &str = "best.safetensors";
+
+/// Set by [`interrupt`] (the `pelt` binary calls it on Ctrl-C and SIGTERM).
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Asks a running [`train`] to stop after its current step: it writes a checkpoint and returns
+/// [`TrainError::Interrupted`]. Safe to call from a signal handler's thread.
+pub fn interrupt() {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
 
 /// Appends JSON lines to `log.jsonl`, flushing each.
 struct Log {
@@ -87,10 +98,15 @@ fn validate(
     Ok(scores)
 }
 
-/// Trains `config` in run directory `run` (created if needed), resuming from its last
-/// checkpoint when `resume`; returns the final report (also written as `report.json` and
+/// Trains `config` on `device` in run directory `run` (created if needed), resuming from its
+/// last checkpoint when `resume`; returns the final report (also written as `report.json` and
 /// `report.md`).
-pub fn train(config: &RunConfig, run: &Path, resume: bool) -> Result<Report, TrainError> {
+pub fn train(
+    config: &RunConfig,
+    run: &Path,
+    resume: bool,
+    device: &Device,
+) -> Result<Report, TrainError> {
     if !resume && !checkpoint::list(run)?.is_empty() {
         return Err(TrainError::Config(format!(
             "{} already holds a run (checkpoints/); pass --resume to continue it, or --out DIR \
@@ -102,11 +118,20 @@ pub fn train(config: &RunConfig, run: &Path, resume: bool) -> Result<Report, Tra
     let config_json = serde_json::to_vec_pretty(config)
         .map_err(|e| TrainError::Config(format!("cannot serialise the configuration: {e}")))?;
     pelt_weights::write_atomically(&run.join("config.json"), &config_json)?;
-    let device = Device::default();
+    let device = device.clone();
     let autodiff = device.clone().autodiff();
     let data = load_data(config, run, &device)?;
     let t = &config.train;
     let mut model = build_model(config, &data, &autodiff)?;
+    let resume_from = if resume {
+        checkpoint::list(run)?.pop()
+    } else {
+        None
+    };
+    if let (Some(source), None) = (&config.init_from, &resume_from) {
+        // A checkpoint holds every trainable tensor, so a resumed run needs no source.
+        model = model.transfer_from(source.join(BEST))?;
+    }
     let counts = model.param_counts();
     eprintln!("{} ({})", counts, config.pelt.method.name());
     let mut optimiser = AdamWConfig::new().with_weight_decay(t.weight_decay).init();
@@ -118,7 +143,7 @@ pub fn train(config: &RunConfig, run: &Path, resume: bool) -> Result<Report, Tra
         train_seconds: 0.0,
     };
     let mut last_good = None;
-    if resume && let Some(dir) = checkpoint::list(run)?.pop() {
+    if let Some(dir) = resume_from {
         let (m, o, s) = checkpoint::load(&dir, model, optimiser)?;
         (model, optimiser, state) = (m, o, s);
         eprintln!("resuming from {} (step {})", dir.display(), state.step);
@@ -184,11 +209,21 @@ pub fn train(config: &RunConfig, run: &Path, resume: bool) -> Result<Report, Tra
             log.write(json!({"step": state.step, "loss": loss_sum, "lr": lr, "grad_norm": norm}))?;
         }
         progress(state.step, t.steps, loss_sum, per_second);
+        if INTERRUPTED.swap(false, Ordering::SeqCst) {
+            state.log_lines = log.lines;
+            let saved = checkpoint::save(run, &model, &optimiser, &state, t.keep_last)?;
+            eprintln!();
+            return Err(TrainError::Interrupted {
+                step: state.step,
+                checkpoint: saved,
+            });
+        }
         if state.step.is_multiple_of(t.eval_every) || state.step == t.steps {
             let scores = validate(&model.valid(), &data, &evaluator, t.eval_examples)?;
             let avg = average(&scores);
             log.write(json!({"step": state.step, "validation": scores, "average": avg}))?;
             eprintln!("\nstep {}: validation average {avg:.2}", state.step);
+            write_plots(run)?;
             if state.best.is_none_or(|(best, _)| avg > best) {
                 state.best = Some((avg, state.step));
                 model.save_trainable(run.join(BEST))?;
@@ -251,5 +286,6 @@ pub fn final_report(
         tasks,
     };
     report.write(run)?;
+    write_plots(run)?;
     Ok(report)
 }

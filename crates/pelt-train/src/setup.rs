@@ -6,21 +6,61 @@ use std::sync::Arc;
 
 use burn::prelude::*;
 use pelt_clip::{ClipVisionConfig, ImageEncoder, load_vision_model, write_cache};
-use pelt_data::{Batcher, BatcherConfig, FeatureCache, LoadOptions, TaskData, load_task};
+use pelt_data::{Batcher, BatcherConfig, Example, FeatureCache, LoadOptions, TaskData, load_task};
 use pelt_hyper::{PeltModel, VisualConfig};
 use pelt_t5::{T5Config, T5Model, T5Tokenizer};
 
 use crate::config::{Backbone, RunConfig};
 use crate::error::TrainError;
 use crate::gradients::stable_param_ids;
+use crate::hub::resolve_model;
 
 /// The tokenizer file of `path` (a `tokenizer.json` or a directory holding one).
-fn tokenizer_file(path: &Path) -> PathBuf {
-    if path.is_dir() {
+/// The run's `tokenizer.json`: the configured file or directory, else the T5 model's own.
+fn tokenizer_file(config: &RunConfig) -> Result<PathBuf, TrainError> {
+    let path = match (&config.tokenizer, &config.t5) {
+        (Some(path), _) => path.clone(),
+        (None, Backbone::Path(model)) => resolve_model(model)?,
+        (None, Backbone::Random(_)) => {
+            return Err(TrainError::Config(
+                "a random T5 needs `tokenizer` (a tokenizer.json or its directory)".into(),
+            ));
+        }
+    };
+    Ok(if path.is_dir() {
         path.join("tokenizer.json")
     } else {
-        path.to_path_buf()
+        path
+    })
+}
+
+/// SplitMix64: a seeded, well-mixed hash of `x`.
+fn mix(seed: u64, x: u64) -> u64 {
+    let mut z = seed ^ x.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// The few-shot training set: `k` examples per distinct target, picked in a seeded random
+/// order, kept in their original order.
+fn few_shot(train: Vec<Example>, k: usize, seed: u64) -> Vec<Example> {
+    let mut order: Vec<usize> = (0..train.len()).collect();
+    order.sort_by_key(|&i| mix(seed, i as u64));
+    let mut per_target: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut keep = vec![false; train.len()];
+    for i in order {
+        let n = per_target.entry(train[i].target.as_str()).or_default();
+        if *n < k {
+            *n += 1;
+            keep[i] = true;
+        }
     }
+    train
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(e, k)| k.then_some(e))
+        .collect()
 }
 
 /// Data, tokenizer and batcher of a run.
@@ -43,9 +83,13 @@ pub fn load_data(config: &RunConfig, run: &Path, device: &Device) -> Result<Data
     let mut tasks = Vec::new();
     for source in &config.tasks {
         let spec = pelt_data::task(&source.name)?;
-        tasks.push(load_task(spec, &config.data.join(&source.dir), &options)?);
+        let mut data = load_task(spec, &config.data.join(&source.dir), &options)?;
+        if config.train.shots > 0 {
+            data.train = few_shot(data.train, config.train.shots, config.train.seed);
+        }
+        tasks.push(data);
     }
-    let file = tokenizer_file(&config.tokenizer);
+    let file = tokenizer_file(config)?;
     let tokenizer = T5Tokenizer::from_file(&file)?;
     let mut batcher = Batcher::from_file(
         &file,
@@ -78,7 +122,7 @@ fn clip(
         None => Err(TrainError::Config(
             "image tasks need a CLIP vision tower: set `clip` (or --clip PATH)".into(),
         )),
-        Some(Backbone::Path(path)) => Ok(load_vision_model(path, device)?),
+        Some(Backbone::Path(path)) => Ok(load_vision_model(resolve_model(path)?, device)?),
         Some(Backbone::Random(json)) => {
             let clip_config = ClipVisionConfig::from_hf_json(&json.to_string())
                 .map_err(|e| TrainError::Config(format!("`clip.random`: {e}")))?;
@@ -134,7 +178,7 @@ pub fn build_model(
 ) -> Result<PeltModel, TrainError> {
     device.seed(config.train.seed);
     let t5 = match &config.t5 {
-        Backbone::Path(path) => T5Model::load(path, device)?,
+        Backbone::Path(path) => T5Model::load(resolve_model(path)?, device)?,
         Backbone::Random(json) => T5Config::from_json(&json.to_string())?.init(device),
     };
     let mut pelt = config.pelt.clone();
@@ -142,7 +186,8 @@ pub fn build_model(
     if max_images > 0 && pelt.visual.is_none() {
         let clip_dim = match &config.clip {
             Some(Backbone::Path(path)) => {
-                ClipVisionConfig::from_hf_file(path.join("config.json"))?.hidden_size
+                ClipVisionConfig::from_hf_file(resolve_model(path)?.join("config.json"))?
+                    .hidden_size
             }
             Some(Backbone::Random(json)) => {
                 ClipVisionConfig::from_hf_json(&json.to_string())
@@ -185,4 +230,47 @@ pub fn load_trained(
     let model =
         build_model(&config, &data, device)?.load_trainable(run.join("best.safetensors"))?;
     Ok((config, data, model))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn few_shot_keeps_k_per_class_deterministically_in_order() {
+        let train: Vec<Example> = (0..100)
+            .map(|i| Example {
+                id: i.to_string(),
+                source: String::new(),
+                target: ["a", "b", "c"][i % 3].to_string(),
+                references: Vec::new(),
+                images: Vec::new(),
+            })
+            .collect();
+        let picked = few_shot(train.clone(), 4, 7);
+        assert_eq!(picked.len(), 12);
+        for class in ["a", "b", "c"] {
+            assert_eq!(picked.iter().filter(|e| e.target == class).count(), 4);
+        }
+        let ids: Vec<usize> = picked.iter().map(|e| e.id.parse().unwrap()).collect();
+        assert!(
+            ids.windows(2).all(|w| w[0] < w[1]),
+            "original order: {ids:?}"
+        );
+        assert_eq!(
+            picked,
+            few_shot(train.clone(), 4, 7),
+            "same seed, same pick"
+        );
+        assert_ne!(
+            picked,
+            few_shot(train.clone(), 4, 8),
+            "another seed, another pick"
+        );
+        assert_eq!(
+            few_shot(train, 1000, 7).len(),
+            100,
+            "k above a class size keeps it whole"
+        );
+    }
 }

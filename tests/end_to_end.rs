@@ -1,15 +1,17 @@
 //! End to end on tiny random configurations: a few training steps with evaluation and
-//! checkpoints, an exact resume, an evaluation report, an export and a prediction.
+//! checkpoints, an exact resume, an evaluation report, plots, an export, a prediction and a
+//! few-shot transfer to a new task.
 
 #![allow(clippy::unwrap_used)]
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use pelt_train::{RunConfig, predict, train};
+use burn::prelude::Device;
+use pelt_train::{RunConfig, TaskSource, predict, train};
 
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 fn tiny_config() -> RunConfig {
@@ -42,11 +44,20 @@ fn read(path: &Path) -> Vec<u8> {
 
 #[test]
 fn train_checkpoint_resume_exactly_evaluate_export_and_predict() {
+    let device = Device::default();
     let run = std::env::temp_dir().join(format!("pelt-train-e2e-{}", std::process::id()));
     let _ = fs::remove_dir_all(&run);
     let config = tiny_config();
 
-    let report = train(&config, &run, false).unwrap();
+    // Ctrl-C during the first step: a checkpoint of step 1, then a resume to the end.
+    pelt_train::interrupt();
+    let err = train(&config, &run, false, &device).unwrap_err();
+    assert!(
+        matches!(&err, pelt_train::TrainError::Interrupted { step: 1, checkpoint }
+            if checkpoint.ends_with("step-000000001")),
+        "{err}"
+    );
+    let report = train(&config, &run, true, &device).unwrap();
     assert_eq!(report.steps, 4);
     assert_eq!(report.tasks.len(), 2);
     assert!(
@@ -61,6 +72,8 @@ fn train_checkpoint_resume_exactly_evaluate_export_and_predict() {
         "best.safetensors",
         "report.json",
         "report.md",
+        "loss.png",
+        "validation.png",
     ] {
         assert!(run.join(file).is_file(), "{file} missing");
     }
@@ -70,12 +83,14 @@ fn train_checkpoint_resume_exactly_evaluate_export_and_predict() {
     let trained = read(&last.join("trainable.safetensors"));
     let log = read(&run.join("log.jsonl"));
 
-    let err = train(&config, &run, false).unwrap_err().to_string();
+    let err = train(&config, &run, false, &device)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("already holds a run"), "{err}");
 
     // Lose the last checkpoint, as if the run had been killed after step 2, and resume.
     fs::remove_dir_all(&last).unwrap();
-    let resumed = train(&config, &run, true).unwrap();
+    let resumed = train(&config, &run, true, &device).unwrap();
     assert_eq!(resumed.steps, 4);
     assert_eq!(
         read(&last.join("trainable.safetensors")),
@@ -87,8 +102,8 @@ fn train_checkpoint_resume_exactly_evaluate_export_and_predict() {
     let export = run.join("export.safetensors");
     let model = pelt_train::build_model(
         &config,
-        &pelt_train::load_data(&config, &run, &burn::prelude::Device::default()).unwrap(),
-        &burn::prelude::Device::default(),
+        &pelt_train::load_data(&config, &run, &device).unwrap(),
+        &device,
     )
     .unwrap()
     .load_trainable(run.join("best.safetensors"))
@@ -105,10 +120,37 @@ fn train_checkpoint_resume_exactly_evaluate_export_and_predict() {
         "easy-vqa",
         "question: what shape is this?",
         Some(&image),
+        &device,
     )
     .unwrap();
     assert!(answer.split_whitespace().count() <= 3, "{answer}");
-    let err = predict(&run, "nope", "x", None).unwrap_err().to_string();
+    let err = predict(&run, "nope", "x", None, &device)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("unknown task `nope`"), "{err}");
+
+    // Few-shot transfer to a new task: 2 examples per class, only its task embedding tuned.
+    let few = run.with_extension("few-shot");
+    let _ = fs::remove_dir_all(&few);
+    let mut transfer = config.clone();
+    transfer.init_from = Some(run.clone());
+    transfer.tasks = vec![TaskSource {
+        name: "pd-next".into(),
+        dir: "text/pd-next".into(),
+    }];
+    transfer.sync_tasks();
+    transfer.train.shots = 2;
+    transfer.pelt.tune = pelt_hyper::Tune::TaskEmbedding;
+    let report = train(&transfer, &few, false, &device).unwrap();
+    assert_eq!(report.trainable, transfer.pelt.embedding_dim);
+    let source = pelt_weights::Checkpoint::open(run.join("best.safetensors")).unwrap();
+    let tuned = pelt_weights::Checkpoint::open(few.join("best.safetensors")).unwrap();
+    let projector = "hyper.projector.out.weight";
+    assert_eq!(
+        source.read_f32(projector).unwrap(),
+        tuned.read_f32(projector).unwrap(),
+        "the shared hypernetwork moved"
+    );
+    fs::remove_dir_all(&few).unwrap();
     fs::remove_dir_all(&run).unwrap();
 }
