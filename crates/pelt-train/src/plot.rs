@@ -91,6 +91,7 @@ fn draw(title: &str, y_label: &str, lines: &[Series]) -> Result<Vec<u8>, String>
         chart
             .configure_mesh()
             .x_desc("step")
+            .x_label_formatter(&|x| format!("{x:.0}"))
             .y_desc(y_label)
             .draw()
             .map_err(|e| e.to_string())?;

@@ -42,7 +42,10 @@ fn refused(tag: &str, file: &str, bytes: &[u8]) -> String {
         Err(e) => e.to_string(),
     };
     eprintln!("{tag}: {err}");
-    assert!(err.contains(file), "{tag}: the error does not name the file: {err}");
+    assert!(
+        err.contains(file),
+        "{tag}: the error does not name the file: {err}"
+    );
     fs::remove_dir_all(&dir).unwrap();
     err
 }
