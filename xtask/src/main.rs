@@ -17,7 +17,7 @@ Commands:
   gen-fixtures   regenerate every crate's parity fixtures with PyTorch and transformers
                  (installs xtask/fixtures-requirements.txt into .venv-fixtures/ on first use;
                  needs PyPI access; developers run it, CI does not)
-  test-wgpu      run the T5 parity and property tests on the wgpu backend (Mesa lavapipe on a CPU-only
+  test-wgpu      run the T5 and CLIP parity (and T5 property) tests on the wgpu backend (Mesa lavapipe on a CPU-only
                  machine: apt-get install mesa-vulkan-drivers libvulkan1)
   help           print this text
 ";
@@ -102,8 +102,10 @@ fn gen_fixtures(root: &Path) -> Result<()> {
 }
 
 fn test_wgpu(root: &Path) -> Result<()> {
-    // pelt-clip's parity suite joins once it has been seen to pass on lavapipe.
-    let suites: [(&str, &[&str]); 1] = [("pelt-t5", &["--test", "parity", "--test", "properties"])];
+    let suites: [(&str, &[&str]); 2] = [
+        ("pelt-t5", &["--test", "parity", "--test", "properties"]),
+        ("pelt-clip", &["--test", "parity"]),
+    ];
     for (package, tests) in suites {
         run(Command::new(env!("CARGO"))
             .current_dir(root)
