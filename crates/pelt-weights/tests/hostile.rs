@@ -50,6 +50,12 @@ fn refused(tag: &str, file: &str, bytes: &[u8]) -> String {
     err
 }
 
+/// A file whose header is `header` over 8 zero bytes of data must be refused.
+fn header_refused(tag: &str, header: &str) {
+    let bytes = safetensors(header.len() as u64, header, &[0; 8]);
+    refused(tag, "model.safetensors", &bytes);
+}
+
 #[test]
 fn a_header_claiming_a_huge_length_is_refused() {
     let bytes = safetensors(u64::MAX / 2, "{}", &[]);
@@ -58,30 +64,34 @@ fn a_header_claiming_a_huge_length_is_refused() {
 
 #[test]
 fn invalid_header_json_is_refused() {
-    let header = r#"{"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]"#;
-    let bytes = safetensors(header.len() as u64, header, &[0; 8]);
-    refused("json", "model.safetensors", &bytes);
+    header_refused(
+        "json",
+        r#"{"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]"#,
+    );
 }
 
 #[test]
 fn offsets_outside_the_file_are_refused() {
-    let header = r#"{"w": {"dtype": "F32", "shape": [1000000], "data_offsets": [0, 4000000]}}"#;
-    let bytes = safetensors(header.len() as u64, header, &[0; 8]);
-    refused("offsets", "model.safetensors", &bytes);
+    header_refused(
+        "offsets",
+        r#"{"w": {"dtype": "F32", "shape": [1000000], "data_offsets": [0, 4000000]}}"#,
+    );
 }
 
 #[test]
 fn a_shape_disagreeing_with_its_offsets_is_refused() {
-    let header = r#"{"w": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}}"#;
-    let bytes = safetensors(header.len() as u64, header, &[0; 8]);
-    refused("shape", "model.safetensors", &bytes);
+    header_refused(
+        "shape",
+        r#"{"w": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}}"#,
+    );
 }
 
 #[test]
 fn an_unknown_dtype_is_refused() {
-    let header = r#"{"w": {"dtype": "Q4", "shape": [2], "data_offsets": [0, 8]}}"#;
-    let bytes = safetensors(header.len() as u64, header, &[0; 8]);
-    refused("dtype", "model.safetensors", &bytes);
+    header_refused(
+        "dtype",
+        r#"{"w": {"dtype": "Q4", "shape": [2], "data_offsets": [0, 8]}}"#,
+    );
 }
 
 #[test]
