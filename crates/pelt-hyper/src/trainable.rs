@@ -195,14 +195,28 @@ impl PeltModel {
     /// trainable tensor must be present with its shape, and nothing else; every problem is
     /// reported at once, naming the file and the tensor.
     pub fn load_trainable(self, path: impl AsRef<Path>) -> Result<Self, HyperError> {
-        let checkpoint = Checkpoint::open(path)?;
+        self.load_from(&Checkpoint::open(path)?, |_| false)
+    }
+
+    /// Loads every trainable tensor that `skip` does not name from `checkpoint`, strictly
+    /// (checkpoint tensors the caller does not want must be marked with `alias` first).
+    fn load_from(
+        self,
+        checkpoint: &Checkpoint,
+        skip: impl Fn(&str) -> bool,
+    ) -> Result<Self, HyperError> {
         let device = self.t5.shared.val().device();
-        let mut loader = StrictLoader::new(&checkpoint, &device);
+        let mut loader = StrictLoader::new(checkpoint, &device);
+        for meta in checkpoint.tensors() {
+            if skip(&meta.name) {
+                loader.alias(&meta.name);
+            }
+        }
         let rules = self.clone();
         let mut mapper = PathMapper {
             path: Vec::new(),
             f: |path: &str, dims: &[usize]| {
-                if !rules.is_trainable(path) {
+                if !rules.is_trainable(path) || skip(path) {
                     return None;
                 }
                 let values = loader.take_values(path, dims);
@@ -231,33 +245,11 @@ impl PeltModel {
                 self.config.method.name()
             )));
         }
-        let checkpoint = Checkpoint::open(path)?;
-        let device = self.t5.shared.val().device();
-        let mut loader = StrictLoader::new(&checkpoint, &device);
-        if loader.contains(TASK_EMBEDDING) {
-            loader.alias(TASK_EMBEDDING);
-        }
-        if self.config.visual.is_none() {
-            // Text tasks from a vision-and-language run: its visual path is not needed.
-            for meta in checkpoint.tensors() {
-                if meta.name.starts_with("visual.") || meta.name.starts_with("hyper.visual.") {
-                    loader.alias(&meta.name);
-                }
-            }
-        }
-        let rules = self.clone();
-        let mut mapper = PathMapper {
-            path: Vec::new(),
-            f: |path: &str, dims: &[usize]| {
-                if !rules.is_trainable(path) || path == TASK_EMBEDDING {
-                    return None;
-                }
-                let values = loader.take_values(path, dims);
-                Some((Some(values), rules.is_tuned(path)))
-            },
-        };
-        let model = self.map(&mut mapper);
-        loader.finish()?;
-        Ok(model)
+        // Text tasks from a vision-and-language run need not its visual path.
+        let text_only = self.config.visual.is_none();
+        self.load_from(&Checkpoint::open(path)?, |name| {
+            name == TASK_EMBEDDING
+                || (text_only && (name.starts_with("visual.") || name.starts_with("hyper.visual.")))
+        })
     }
 }
