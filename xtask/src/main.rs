@@ -5,6 +5,8 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
+mod bench;
+
 const HELP: &str = "\
 cargo xtask <command>
 
@@ -17,6 +19,8 @@ Commands:
   gen-fixtures   regenerate every crate's parity fixtures with PyTorch and transformers
                  (installs xtask/fixtures-requirements.txt into .venv-fixtures/ on first use;
                  needs PyPI access; developers run it, CI does not)
+  bench [ARGS]   criterion benches, then the same work timed in Rust and in PyTorch eager side
+                 by side (`cargo xtask bench --help`; installs .venv-fixtures/ like gen-fixtures)
   test-wgpu      run the T5 and CLIP parity (and T5 property) tests on the wgpu backend (Mesa lavapipe on a CPU-only
                  machine: apt-get install mesa-vulkan-drivers libvulkan1)
   help           print this text
@@ -28,6 +32,7 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("gen-fixtures") => gen_fixtures(&root),
         Some("test-wgpu") => test_wgpu(&root),
+        Some("bench") => bench::bench(&root, &args[1..]),
         Some("train" | "eval" | "predict" | "export") => pelt(&root, &args),
         Some("pelt") => pelt(&root, &args[1..]),
         Some("help") | Some("--help") | Some("-h") | None => {
@@ -78,7 +83,12 @@ fn run(command: &mut Command) -> Result<()> {
     Ok(())
 }
 
-fn gen_fixtures(root: &Path) -> Result<()> {
+/// The Python interpreter of the fixture generators and the PyTorch benchmarks: `PELT_PYTHON`
+/// if set, else `.venv-fixtures/`, created from `xtask/fixtures-requirements.txt` on first use.
+fn python_env(root: &Path) -> Result<PathBuf> {
+    if let Some(python) = std::env::var_os("PELT_PYTHON") {
+        return Ok(PathBuf::from(python));
+    }
     let venv = root.join(".venv-fixtures");
     let python = venv.join("bin/python");
     if !python.exists() {
@@ -87,6 +97,11 @@ fn gen_fixtures(root: &Path) -> Result<()> {
             .args(["-m", "pip", "install", "-q", "-r"])
             .arg(root.join("xtask/fixtures-requirements.txt")))?;
     }
+    Ok(python)
+}
+
+fn gen_fixtures(root: &Path) -> Result<()> {
+    let python = python_env(root)?;
     let mut scripts: Vec<PathBuf> = std::fs::read_dir(root.join("crates"))
         .context("reading crates/")?
         .filter_map(|entry| entry.ok())

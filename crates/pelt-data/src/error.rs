@@ -23,6 +23,16 @@ pub enum DataError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A line of a TSV or JSON Lines file is longer than the readers accept.
+    #[error("{path}:{line}: line longer than {limit} bytes; is this the right file?")]
+    LineTooLong {
+        /// The data file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// The limit in bytes.
+        limit: usize,
+    },
     /// A line of a text file is not valid UTF-8.
     #[error("{path}:{line}: text is not valid UTF-8")]
     NotUtf8 {

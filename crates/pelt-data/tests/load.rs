@@ -345,3 +345,32 @@ fn vqa_v2_files_with_coco_images_give_scored_examples() {
     // "two" stays "two"), so every leave-one-out subset has at least 3 matches.
     assert_eq!(scores[0].value, 100.0);
 }
+
+#[test]
+fn a_multi_gigabyte_line_is_refused_after_reading_a_bounded_part() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "train.tsv", "sentence\tlabel\n");
+    // A sparse 3 GiB file: a header, then one line of zero bytes without an end.
+    let file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.path().join("train.tsv"))
+        .unwrap();
+    file.set_len(3 << 30).unwrap();
+    let err = read("sst2", dir.path(), "train").unwrap_err();
+    assert!(
+        matches!(err, DataError::LineTooLong { line: 2, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("train.tsv:2"), "{err}");
+}
+
+#[test]
+fn a_directory_where_a_data_file_belongs_is_an_error_naming_it() {
+    for (task, file) in [("sst2", "train.tsv"), ("trec", "train.jsonl")] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join(file)).unwrap();
+        let err = read(task, dir.path(), "train").unwrap_err();
+        assert!(matches!(err, DataError::Io { .. }), "{task}: {err}");
+        assert!(err.to_string().contains(file), "{task}: {err}");
+    }
+}

@@ -177,3 +177,24 @@ fn f16_and_bf16_checkpoints_load_as_their_exact_f32_values() {
         assert_eq!(loaded, expected, "{tag}");
     }
 }
+
+#[test]
+fn a_config_whose_d_model_disagrees_with_the_weights_names_the_tensors_and_shapes() {
+    let dir = edited_checkpoint("d-model", |_| {});
+    let config = std::fs::read_to_string(dir.join("config.json")).unwrap();
+    let config = config.replace("\"d_model\": 32", "\"d_model\": 40");
+    std::fs::write(dir.join("config.json"), config).unwrap();
+    let err = load_error(&dir);
+    // The embedding is [vocab, d_model]: 96 x 32 in the file, 96 x 40 by the configuration.
+    assert!(err.contains("shared.weight"), "{err}");
+    assert!(err.contains("[96, 32]") && err.contains("[96, 40]"), "{err}");
+}
+
+#[test]
+fn a_directory_where_config_json_belongs_is_an_error_naming_it() {
+    let dir = std::env::temp_dir().join(format!("pelt-t5-config-dir-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("config.json")).unwrap();
+    let err = T5Model::load(&dir, &Device::default()).unwrap_err().to_string();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(err.contains("config.json"), "{err}");
+}

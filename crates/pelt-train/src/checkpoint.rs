@@ -24,6 +24,10 @@ pub struct RunState {
     pub examples: u64,
     /// Seconds spent in training steps.
     pub train_seconds: f64,
+    /// Of `train_seconds`, those spent preparing batches (sampling, tokenising, padding,
+    /// copying to the device); absent in checkpoints of earlier versions.
+    #[serde(default)]
+    pub data_seconds: f64,
 }
 
 const TRAINABLE: &str = "trainable.safetensors";

@@ -40,6 +40,9 @@ pub struct Report {
     pub backbone_params: usize,
     /// Training examples per second (training steps only).
     pub examples_per_second: f64,
+    /// Fraction of the training time spent preparing batches rather than in the model.
+    #[serde(default)]
+    pub data_share: f64,
     /// Per-task results.
     pub tasks: Vec<TaskReport>,
 }
@@ -58,7 +61,7 @@ impl Report {
         let mut out = format!(
             "# Run report\n\nMethod `{}` on {}; {} steps, best validation at step {}.\n\
              Trainable parameters: {} ({:.2}% of the {}-parameter backbone). \
-             Training throughput: {:.1} examples/s.\n\n\
+             Training throughput: {:.1} examples/s ({:.1}% of it preparing batches).\n\n\
              | task | validation | test | majority baseline (test) | test examples |\n|---|---|---|---|---:|\n",
             self.method,
             self.backbone,
@@ -68,6 +71,7 @@ impl Report {
             100.0 * self.trainable as f64 / self.backbone_params.max(1) as f64,
             self.backbone_params,
             self.examples_per_second,
+            100.0 * self.data_share,
         );
         for t in &self.tasks {
             out.push_str(&format!(

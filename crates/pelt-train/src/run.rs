@@ -141,6 +141,7 @@ pub fn train(
         log_lines: 0,
         examples: 0,
         train_seconds: 0.0,
+        data_seconds: 0.0,
     };
     let mut last_good = None;
     if let Some(dir) = resume_from {
@@ -174,11 +175,13 @@ pub fn train(
         let mut accumulator = GradientsAccumulator::<PeltModel>::new();
         let mut loss_sum = 0.0;
         for _ in 0..t.grad_accumulation {
+            let data_started = Instant::now();
             let plan = sampler
                 .next()
                 .ok_or_else(|| TrainError::Config("the sampler ran dry".into()))?;
             let batch = data.batcher.plan(&plan, &data.tasks)?;
             let (input, labels) = crate::batches::to_input(&batch, &autodiff)?;
+            state.data_seconds += data_started.elapsed().as_secs_f64();
             let loss = model.loss(input, labels, t.label_smoothing)? / t.grad_accumulation as f64;
             let value: f32 = loss.clone().into_scalar();
             if !value.is_finite() {
@@ -283,6 +286,7 @@ pub fn final_report(
         trainable: counts.trainable,
         backbone_params: counts.backbone,
         examples_per_second: state.examples as f64 / state.train_seconds.max(1e-9),
+        data_share: state.data_seconds / state.train_seconds.max(1e-9),
         tasks,
     };
     report.write(run)?;

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use crate::error::{DataError, Result};
 use crate::layout::{Column, GlueTsv};
-use crate::reader::{Reading, TextFile};
+use crate::reader::{MAX_LINE_BYTES, Reading, TextFile};
 use crate::record::{RawLabel, Record};
 
 fn resolve(column: Column, header: Option<&[&str]>, width: usize, path: &Path) -> Result<usize> {
@@ -34,7 +34,7 @@ pub(crate) fn read(
     path: &Path,
     layout: &GlueTsv,
 ) -> Result<Vec<Record>> {
-    let file = TextFile::open(path)?;
+    let file = TextFile::open_lines(path, MAX_LINE_BYTES)?;
     let mut lines = file.lines();
     let header_line;
     let header: Option<Vec<&str>> = if layout.header {

@@ -11,6 +11,8 @@ pub(crate) mod karpathy;
 pub(crate) mod nlvr2;
 pub(crate) mod vqa;
 
+use std::fs::File;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -52,10 +54,50 @@ pub(crate) struct TextFile {
     bytes: Vec<u8>,
 }
 
+/// The longest line the line-based readers (TSV, JSON Lines) accept. Longer lines are refused
+/// as soon as this much of one has been read, so a file that is one huge line costs this much
+/// memory, not its size.
+pub const MAX_LINE_BYTES: usize = 64 << 20;
+
 impl TextFile {
-    /// Reads the whole file.
+    /// Reads the whole file (a JSON document, which may be one long line).
     pub fn open(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+        Ok(Self {
+            path: Arc::from(path),
+            bytes,
+        })
+    }
+
+    /// Reads a line-based file, refusing it at the first line longer than `max_line` bytes.
+    pub fn open_lines(path: &Path, max_line: usize) -> Result<Self> {
+        let io = |e| DataError::io(path, e);
+        let too_long = |line| DataError::LineTooLong {
+            path: path.to_path_buf(),
+            line,
+            limit: max_line,
+        };
+        let mut reader = BufReader::new(File::open(path).map_err(io)?);
+        let (mut bytes, mut line, mut line_start) = (Vec::new(), 1, 0);
+        loop {
+            let chunk = reader.fill_buf().map_err(io)?;
+            if chunk.is_empty() {
+                break;
+            }
+            let (from, n) = (bytes.len(), chunk.len());
+            bytes.extend_from_slice(chunk);
+            reader.consume(n);
+            for end in (from..bytes.len()).filter(|&p| bytes[p] == b'\n') {
+                if end - line_start > max_line {
+                    return Err(too_long(line));
+                }
+                line += 1;
+                line_start = end + 1;
+            }
+            if bytes.len() - line_start > max_line {
+                return Err(too_long(line));
+            }
+        }
         Ok(Self {
             path: Arc::from(path),
             bytes,
@@ -118,7 +160,7 @@ pub(crate) fn json_lines(
     path: &Path,
     mut record: impl FnMut(&mut Reading<'_>, Origin, serde_json::Value) -> Result<Option<Record>>,
 ) -> Result<Vec<Record>> {
-    let file = TextFile::open(path)?;
+    let file = TextFile::open_lines(path, MAX_LINE_BYTES)?;
     let mut records = Vec::new();
     for line in file.lines() {
         let (origin, text) = line?;
@@ -185,6 +227,18 @@ mod tests {
             .collect::<Result<_>>()
             .unwrap();
         assert_eq!(lines, vec![(1, "x".into()), (2, "y".into())]);
+    }
+
+    #[test]
+    fn a_line_over_the_limit_is_refused_with_its_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = testutil::write(dir.path(), "a.txt", "short\nabcdefghij\nx\n");
+        let err = TextFile::open_lines(&path, 9).err().unwrap();
+        assert!(
+            matches!(err, DataError::LineTooLong { line: 2, limit: 9, .. }),
+            "{err}"
+        );
+        assert_eq!(TextFile::open_lines(&path, 10).unwrap().lines().count(), 3);
     }
 
     #[test]

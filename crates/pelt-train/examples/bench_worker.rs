@@ -1,0 +1,287 @@
+//! The Rust side of `cargo xtask bench`'s side-by-side comparison with PyTorch
+//! (`xtask/bench/torch_worker.py` is the other side). One process times one case and prints
+//! one JSON line: the seconds of every timed iteration, the process's peak resident memory and,
+//! where it applies, the case's matrix-multiply FLOPs.
+//!
+//! ```text
+//! bench_worker --case step|forward|generate|hypernet|materialised|adapters|matmul
+//!              [--dims small|base] [--method hyperpelt|full] [--visual]
+//!              [--iters N] [--warmup N] [--backend auto|flex|wgpu|vulkan|cuda]
+//! ```
+//!
+//! Shapes are the issue's: batch 8, source 128 tokens, target 8, random weights, dropout 0,
+//! one task per batch (modules generated once and broadcast); `--visual` appends 49 CLIP
+//! ViT-B/32 patch features (width 768) to every example.
+
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use burn::optim::{AdamWConfig, GradientsParams};
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use pelt_hyper::{Materialised, Method, PeltConfig, PeltInput, PeltModel, VisualConfig};
+use pelt_t5::{GenerationConfig, T5Config, T5Input};
+use serde_json::json;
+
+const BATCH: usize = 8;
+const SOURCE: usize = 128;
+const TARGET: usize = 8;
+const VISUAL_TOKENS: usize = 49;
+const CLIP_DIM: usize = 768;
+const MATMUL_SIZE: usize = 2048;
+
+struct Args {
+    case: String,
+    dims: String,
+    method: Method,
+    visual: bool,
+    iters: usize,
+    warmup: usize,
+    backend: String,
+}
+
+fn parse_args() -> Result<Args> {
+    let mut args = Args {
+        case: String::new(),
+        dims: "small".into(),
+        method: Method::Hyperpelt,
+        visual: false,
+        iters: 3,
+        warmup: 1,
+        backend: "flex".into(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--case" => args.case = value()?,
+            "--dims" => args.dims = value()?,
+            "--method" => {
+                let name = value()?;
+                args.method = match name.as_str() {
+                    "hyperpelt" => Method::Hyperpelt,
+                    "full" => Method::Full,
+                    other => bail!("--method `{other}`: expected hyperpelt or full"),
+                }
+            }
+            "--visual" => args.visual = true,
+            "--iters" => args.iters = value()?.parse().context("--iters")?,
+            "--warmup" => args.warmup = value()?.parse().context("--warmup")?,
+            "--backend" => args.backend = value()?,
+            // `cargo bench` and test harnesses pass this; nothing to do.
+            "--bench" => {}
+            other => bail!("unknown argument `{other}`"),
+        }
+    }
+    if args.case.is_empty() {
+        bail!("--case is required");
+    }
+    Ok(args)
+}
+
+/// t5-small or t5-base dimensions (v1.0: relu, tied embeddings), dropout 0.
+fn t5_config(dims: &str) -> Result<T5Config> {
+    let small = T5Config {
+        dropout_rate: 0.0,
+        ..T5Config::default()
+    };
+    match dims {
+        "small" => Ok(small),
+        "base" => Ok(T5Config {
+            d_model: 768,
+            d_kv: 64,
+            d_ff: 3072,
+            num_layers: 12,
+            num_heads: 12,
+            ..small
+        }),
+        other => bail!("--dims `{other}`: expected small or base"),
+    }
+}
+
+/// Matrix-multiply FLOPs of one teacher-forced forward pass (2 per multiply-add): every
+/// projection, attention product, feed-forward layer, adapter and the output layer, with
+/// `prefix` extra keys in every attention. The hypernetwork is left out (it runs once per
+/// batch on `[1, d_e]` inputs).
+fn forward_flops(c: &T5Config, pelt: Option<&PeltConfig>, source: usize) -> f64 {
+    let (b, s, t) = (BATCH as f64, source as f64, TARGET as f64);
+    let (d, inner, ff) = (c.d_model as f64, c.inner_dim() as f64, c.d_ff as f64);
+    let ff_mats = if c.feed_forward_proj.gated { 3.0 } else { 2.0 };
+    let prefix = pelt.map_or(0.0, |p| p.prefix_len as f64);
+    let adapter = pelt
+        .filter(|p| p.method.has_adapters())
+        .map_or(0.0, |p| 2.0 * 2.0 * d * p.adapter_dim as f64);
+    let proj = |tokens: f64| 2.0 * tokens * d * inner;
+    let attend = |q: f64, k: f64| 2.0 * 2.0 * q * (k + prefix) * inner;
+    let ffn = |tokens: f64| tokens * (ff_mats * 2.0 * d * ff + adapter);
+    let encoder = 4.0 * proj(s) + attend(s, s) + ffn(s);
+    let decoder =
+        4.0 * proj(t) + attend(t, t) + 2.0 * proj(t) + 2.0 * proj(s) + attend(t, s) + ffn(t);
+    b * (c.num_layers as f64 * encoder
+        + c.decoder_layers() as f64 * decoder
+        + 2.0 * t * d * c.vocab_size as f64)
+}
+
+/// Runs `f` `warmup` times untimed, then `iters` times timed; seconds per timed run.
+fn time(warmup: usize, iters: usize, mut f: impl FnMut() -> Result<()>) -> Result<Vec<f64>> {
+    for _ in 0..warmup {
+        f()?;
+    }
+    (0..iters)
+        .map(|_| {
+            let started = Instant::now();
+            f()?;
+            Ok(started.elapsed().as_secs_f64())
+        })
+        .collect()
+}
+
+/// Peak resident memory of this process in MiB (Linux `VmHWM`), if the kernel reports it.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn pelt_config(method: Method, visual: bool) -> PeltConfig {
+    let mut config = PeltConfig::new(method, &["task"]);
+    if visual {
+        config.visual = Some(VisualConfig {
+            clip_dim: CLIP_DIM,
+            max_images: 1,
+            conditioning: true,
+        });
+    }
+    config
+}
+
+/// A batch of random token ids (and CLIP features with `visual`), all of task 0, with
+/// random target labels `[BATCH, TARGET]`.
+fn batch(device: &Device, visual: bool) -> (PeltInput, Tensor<2, Int>) {
+    let ids = |len: usize| {
+        Tensor::<2>::random([BATCH, len], Distribution::Uniform(2.0, 32000.0), device).int()
+    };
+    let mask = Tensor::<2, Int>::ones([BATCH, SOURCE], device);
+    let mut input = PeltInput::text(ids(SOURCE), mask, vec![0; BATCH]);
+    if visual {
+        let features = Tensor::<4>::random(
+            [BATCH, 1, VISUAL_TOKENS, CLIP_DIM],
+            Distribution::Normal(0.0, 1.0),
+            device,
+        );
+        input = input.with_images(features);
+    }
+    (input, ids(TARGET))
+}
+
+fn main() -> Result<()> {
+    let args = parse_args()?;
+    let device = pelt_train::backend::device(&args.backend)?;
+    let sync = |device: &Device| device.sync().context("device sync");
+    let config = t5_config(&args.dims)?;
+    let source = SOURCE + if args.visual { VISUAL_TOKENS } else { 0 };
+    let (times, flops) = match args.case.as_str() {
+        "matmul" => {
+            let n = MATMUL_SIZE;
+            let a = Tensor::<2>::random([n, n], Distribution::Normal(0.0, 1.0), &device);
+            let b = Tensor::<2>::random([n, n], Distribution::Normal(0.0, 1.0), &device);
+            let times = time(args.warmup, args.iters, || {
+                let _product = a.clone().matmul(b.clone());
+                sync(&device)
+            })?;
+            (times, Some(2.0 * (n as f64).powi(3)))
+        }
+        "step" => {
+            let autodiff = device.clone().autodiff();
+            let pelt = pelt_config(args.method, args.visual);
+            let flops = forward_flops(&config, Some(&pelt), source)
+                * if args.method == Method::Full {
+                    3.0
+                } else {
+                    2.0
+                };
+            let mut model = Some(PeltModel::new(config.init(&autodiff), pelt)?);
+            let (input, labels) = batch(&autodiff, args.visual);
+            let mut optimiser = AdamWConfig::new().init();
+            let times = time(args.warmup, args.iters, || {
+                let current = model.take().context("the model is put back every step")?;
+                let loss = current.loss(input.clone(), labels.clone(), 0.1)?;
+                let grads = GradientsParams::from_grads(loss.backward(), &current);
+                model = Some(optimiser.step(3e-4, current, grads));
+                sync(&autodiff)
+            })?;
+            (times, Some(flops))
+        }
+        "forward" | "hypernet" | "adapters" | "materialised" => {
+            let method = if args.case == "adapters" {
+                Method::Adapters
+            } else {
+                Method::Hyperpelt
+            };
+            let pelt = pelt_config(method, args.visual);
+            let flops = forward_flops(&config, Some(&pelt), source);
+            let model = PeltModel::new(config.init(&device), pelt)?;
+            let (input, labels) = batch(&device, args.visual);
+            let decoder_ids = model.t5.shift_right(labels);
+            let times = match args.case.as_str() {
+                "hypernet" => time(args.warmup, args.iters, || {
+                    let insertions = model.insertions(&input)?;
+                    drop(insertions);
+                    sync(&device)
+                })?,
+                "materialised" => {
+                    let dir = std::env::temp_dir().join(format!("bench-{}", std::process::id()));
+                    std::fs::create_dir_all(&dir)?;
+                    let path = dir.join("task.safetensors");
+                    model.export_task("task", &path)?;
+                    let modules = Materialised::load(&path, &device)?;
+                    std::fs::remove_dir_all(&dir)?;
+                    let t5 = modules.apply(model.t5.clone())?;
+                    time(args.warmup, args.iters, || {
+                        let t5_input =
+                            T5Input::new(input.input_ids.clone()).pelt(modules.insertions());
+                        let _logits = t5.forward(t5_input, decoder_ids.clone());
+                        sync(&device)
+                    })?
+                }
+                _ => time(args.warmup, args.iters, || {
+                    let _logits = model.forward(input.clone(), decoder_ids.clone())?;
+                    sync(&device)
+                })?,
+            };
+            (times, Some(flops))
+        }
+        "generate" => {
+            let mut t5 = config.init(&device);
+            // An id the model can never produce, so every row decodes all TARGET tokens.
+            t5.config.eos_token_id = config.vocab_size;
+            let (input, _) = batch(&device, false);
+            let times = time(args.warmup, args.iters, || {
+                let t5_input = T5Input::new(input.input_ids.clone());
+                let rows = t5.generate(t5_input, &GenerationConfig::greedy(TARGET));
+                if rows.iter().any(|r| r.len() != TARGET) {
+                    bail!("greedy decoding stopped before {TARGET} tokens");
+                }
+                Ok(())
+            })?;
+            (times, None)
+        }
+        other => bail!(
+            "--case `{other}`: expected step, forward, generate, hypernet, materialised, \
+             adapters or matmul"
+        ),
+    };
+    println!(
+        "{}",
+        json!({
+            "side": "rust",
+            "case": args.case,
+            "times_s": times,
+            "peak_rss_mib": peak_rss_mib(),
+            "flops": flops,
+            "threads": std::env::var("RAYON_NUM_THREADS").ok(),
+        })
+    );
+    Ok(())
+}

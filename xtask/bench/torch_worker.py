@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""The PyTorch side of `cargo xtask bench`'s side-by-side comparison (the Rust side is
+`crates/pelt-train/examples/bench_worker.rs`). One process times one case and prints one JSON
+line: the seconds of every timed iteration and the process's peak resident memory.
+
+PyTorch eager, the reference implementation of the fixture generators: Hugging Face T5
+(random weights, dropout 0) with the spec's insertion points (`pelt-t5`'s `spec_forward`) and the
+HyperPELT hypernetwork (`pelt-hyper`'s `Reference`, spec dimensions), AdamW. Greedy generation
+is transformers' own `generate` with its key/value cache. Threads: `--threads`
+(`torch.set_num_threads`), the same number the Rust side gets.
+"""
+import argparse
+import importlib.util
+import json
+import os
+import resource
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+from transformers import T5Config, T5ForConditionalGeneration
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+FIXTURES = os.path.join(ROOT, "crates", "{}", "tests", "fixtures")
+# Both generators are called gen_fixtures: pelt-t5's is imported under that name (pelt-hyper's
+# imports it so), pelt-hyper's under another.
+sys.path.insert(0, FIXTURES.format("pelt-t5"))
+import gen_fixtures as t5fx  # noqa: E402  (spec_forward: T5 with the insertion points)
+
+_spec = importlib.util.spec_from_file_location(
+    "hyper_fixtures", os.path.join(FIXTURES.format("pelt-hyper"), "gen_fixtures.py"))
+hyperfx = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(hyperfx)  # Reference: the HyperPELT hypernetwork
+
+BATCH, SOURCE, TARGET, VISUAL_TOKENS, CLIP_DIM, MATMUL_SIZE = 8, 128, 8, 49, 768, 2048
+# PeltConfig's defaults (spec section 8).
+SPEC_DIMS = dict(embedding_dim=64, projector_hidden_dim=128, hyper_dim=64, adapter_dim=24,
+                 prefix_len=8)
+DIMS = {
+    "small": dict(d_model=512, d_kv=64, d_ff=2048, num_layers=6, num_heads=8),
+    "base": dict(d_model=768, d_kv=64, d_ff=3072, num_layers=12, num_heads=12),
+}
+
+
+def t5(dims):
+    config = T5Config(vocab_size=32128, feed_forward_proj="relu", dropout_rate=0.0,
+                      tie_word_embeddings=True, pad_token_id=0, eos_token_id=1,
+                      decoder_start_token_id=0, **DIMS[dims])
+    return T5ForConditionalGeneration(config)
+
+
+def batch(visual):
+    ids = torch.randint(2, 32000, (BATCH, SOURCE))
+    mask = torch.ones(BATCH, SOURCE, dtype=torch.long)
+    labels = torch.randint(2, 32000, (BATCH, TARGET))
+    features = torch.randn(BATCH, 1, VISUAL_TOKENS, CLIP_DIM) if visual else None
+    return ids, mask, labels, features
+
+
+def reference(model, visual):
+    cfg = dict(SPEC_DIMS, tasks=["task"], method="hyperpelt")
+    return hyperfx.Reference(cfg, model.config, CLIP_DIM if visual else None, max_images=1)
+
+
+def insertions(ref, features):
+    """The modules and visual tokens of a batch of one task, as the Rust side computes them:
+    text batches generate the task's modules once and broadcast them; visual modules depend on
+    each image, so V&L batches generate per example."""
+    if features is not None:
+        return ref.insertions(torch.zeros(BATCH, dtype=torch.long), features)
+    ins, _ = ref.insertions(torch.tensor([0]), None)
+    for stack in ins.values():
+        for slot in stack:
+            for key, value in slot.items():
+                if key == "adapters":
+                    slot[key] = [tuple(p.expand(BATCH, *p.shape[1:]) for p in a) for a in value]
+                else:
+                    slot[key] = tuple(p.expand(BATCH, *p.shape[1:]) for p in value)
+    return ins, None
+
+
+def timed(warmup, iters, f):
+    for _ in range(warmup):
+        f()
+    out = []
+    for _ in range(iters):
+        start = time.perf_counter()
+        f()
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--case", required=True,
+                   choices=["step", "forward", "generate", "matmul"])
+    p.add_argument("--dims", default="small", choices=list(DIMS))
+    p.add_argument("--method", default="hyperpelt", choices=["hyperpelt", "full"])
+    p.add_argument("--visual", action="store_true")
+    p.add_argument("--iters", type=int, default=3)
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--threads", type=int, default=os.cpu_count())
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+
+    if a.case == "matmul":
+        x, y = torch.randn(MATMUL_SIZE, MATMUL_SIZE), torch.randn(MATMUL_SIZE, MATMUL_SIZE)
+        times = timed(a.warmup, a.iters, lambda: x @ y)
+    elif a.case == "generate":
+        model = t5(a.dims).eval()
+        ids, mask, _, _ = batch(False)
+
+        def generate():
+            with torch.no_grad():
+                out = model.generate(input_ids=ids, attention_mask=mask, do_sample=False,
+                                     num_beams=1, max_new_tokens=TARGET, min_new_tokens=TARGET)
+            assert out.shape[1] == TARGET + 1, out.shape
+        times = timed(a.warmup, a.iters, generate)
+    else:
+        model = t5(a.dims)
+        ids, mask, labels, features = batch(a.visual)
+        dec_ids = model._shift_right(labels)
+        full = a.case == "step" and a.method == "full"
+        ref = None if full else reference(model, a.visual)
+        if a.case == "forward":
+            model.eval()
+
+            def forward():
+                with torch.no_grad():
+                    ins, tokens = insertions(ref, features)
+                    t5fx.spec_forward(model, ids, mask, dec_ids, ins, tokens)
+            times = timed(a.warmup, a.iters, forward)
+        else:
+            model.train()
+            if full:
+                params = list(model.parameters())
+            else:
+                for q in model.parameters():
+                    q.requires_grad_(False)
+                params = list(ref.named(model).values())
+                for q in params:
+                    q.requires_grad_(True)
+            optimiser = torch.optim.AdamW(params, lr=3e-4)
+
+            def step():
+                ins, tokens = (None, None) if full else insertions(ref, features)
+                _, logits = t5fx.spec_forward(model, ids, mask, dec_ids, ins, tokens)
+                loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1),
+                                       ignore_index=-100, label_smoothing=0.1)
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                optimiser.step()
+            times = timed(a.warmup, a.iters, step)
+    print(json.dumps({
+        "side": "torch", "case": a.case, "times_s": times,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "threads": a.threads, "torch": torch.__version__,
+    }))
+
+
+if __name__ == "__main__":
+    main()
