@@ -8,16 +8,10 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::Command;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn read(path: &Path) -> Vec<u8> {
-    std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
 
 /// Bytes `dir` takes on a tmpfs: every file rounded up to whole 4 KiB pages.
 fn pages(dir: &Path) -> u64 {
@@ -41,22 +35,7 @@ fn a_full_disk_stops_the_run_cleanly_and_loses_nothing() {
     let dir = std::env::temp_dir().join(format!("pelt-disk-full-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("config.json");
-    let json = serde_json::json!({
-        "t5": {"random": {"vocab_size": 32128, "d_model": 16, "d_kv": 8, "d_ff": 32,
-                          "num_layers": 1, "num_decoder_layers": 1, "num_heads": 2,
-                          "dropout_rate": 0.0}},
-        "tokenizer": root().join("datasets/t5-tokenizer"),
-        "data": root().join("datasets"),
-        "tasks": [{"name": "pd-source", "dir": "text/pd-source"}],
-        "pelt": {"method": "hyperpelt", "embedding_dim": 4, "projector_hidden_dim": 8,
-                 "hyper_dim": 4, "adapter_dim": 2, "prefix_len": 2},
-        "train": {"steps": 8, "batch_size": 4, "warmup_steps": 1, "eval_every": 1,
-                  "eval_examples": 4, "final_examples": 4, "eval_batch_size": 4,
-                  "max_source_len": 16, "max_target_len": 4, "max_new_tokens": 2,
-                  "keep_last": 2, "log_every": 1}
-    });
-    std::fs::write(&config, serde_json::to_vec_pretty(&json).unwrap()).unwrap();
+    let config = common::tiny_config(&dir, 8);
     let pelt = env!("CARGO_BIN_EXE_pelt");
     let train = |out: &Path| {
         Command::new(pelt)
@@ -117,19 +96,6 @@ exit $status"#;
         "{}",
         String::from_utf8_lossy(&resumed.stderr)
     );
-    let last = |run: &Path| {
-        let dir = pelt_train::checkpoint::list(run).unwrap().pop().unwrap();
-        (
-            dir.file_name().unwrap().to_owned(),
-            read(&dir.join("trainable.safetensors")),
-        )
-    };
-    assert!(last(&reference) == last(&left), "the last checkpoints differ");
-    for file in ["best.safetensors", "log.jsonl"] {
-        assert!(
-            read(&reference.join(file)) == read(&left.join(file)),
-            "{file} differs after the disk filled"
-        );
-    }
+    common::assert_same_end(&reference, &left, "the disk filled");
     std::fs::remove_dir_all(&dir).unwrap();
 }

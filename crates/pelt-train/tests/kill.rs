@@ -5,13 +5,11 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 fn pelt(config: &Path, out: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_pelt"));
@@ -25,31 +23,12 @@ fn pelt(config: &Path, out: &Path) -> Command {
     command
 }
 
-fn read(path: &Path) -> Vec<u8> {
-    std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
 #[test]
 fn killed_and_resumed_runs_end_bit_identical_to_an_uninterrupted_one() {
     let dir = std::env::temp_dir().join(format!("pelt-kill-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("config.json");
-    let json = serde_json::json!({
-        "t5": {"random": {"vocab_size": 32128, "d_model": 16, "d_kv": 8, "d_ff": 32,
-                          "num_layers": 1, "num_decoder_layers": 1, "num_heads": 2,
-                          "dropout_rate": 0.0}},
-        "tokenizer": root().join("datasets/t5-tokenizer"),
-        "data": root().join("datasets"),
-        "tasks": [{"name": "pd-source", "dir": "text/pd-source"}],
-        "pelt": {"method": "hyperpelt", "embedding_dim": 4, "projector_hidden_dim": 8,
-                 "hyper_dim": 4, "adapter_dim": 2, "prefix_len": 2},
-        "train": {"steps": 12, "batch_size": 4, "warmup_steps": 1, "eval_every": 1,
-                  "eval_examples": 4, "final_examples": 4, "eval_batch_size": 4,
-                  "max_source_len": 16, "max_target_len": 4, "max_new_tokens": 2,
-                  "keep_last": 2, "log_every": 1}
-    });
-    std::fs::write(&config, serde_json::to_vec_pretty(&json).unwrap()).unwrap();
+    let config = common::tiny_config(&dir, 12);
 
     let reference = dir.join("reference");
     assert!(pelt(&config, &reference).status().unwrap().success());
@@ -81,22 +60,6 @@ fn killed_and_resumed_runs_end_bit_identical_to_an_uninterrupted_one() {
     assert!(kills >= 4, "only {kills} runs were still going when killed");
     assert!(pelt(&config, &killed).status().unwrap().success());
 
-    let last = |run: &Path| {
-        let dir = pelt_train::checkpoint::list(run).unwrap().pop().unwrap();
-        (
-            dir.file_name().unwrap().to_owned(),
-            read(&dir.join("trainable.safetensors")),
-        )
-    };
-    assert!(
-        last(&reference) == last(&killed),
-        "the last checkpoints differ"
-    );
-    for file in ["best.safetensors", "log.jsonl"] {
-        assert!(
-            read(&reference.join(file)) == read(&killed.join(file)),
-            "{file} differs after {kills} kills"
-        );
-    }
+    common::assert_same_end(&reference, &killed, &format!("{kills} kills"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
