@@ -103,9 +103,10 @@ impl Layout {
         }
     }
 
-    /// Whether every file this layout needs for `split` exists under `root`.
+    /// Whether every file this layout needs for `split` exists under `root` (as anything: a
+    /// directory in a file's place is then read, and refused naming it).
     pub fn present(&self, root: &Path, split: &str) -> bool {
-        self.files(split).iter().all(|f| root.join(f).is_file())
+        self.files(split).iter().all(|f| root.join(f).exists())
     }
 
     /// Reads the records of one official split.

@@ -187,14 +187,19 @@ fn a_config_whose_d_model_disagrees_with_the_weights_names_the_tensors_and_shape
     let err = load_error(&dir);
     // The embedding is [vocab, d_model]: 96 x 32 in the file, 96 x 40 by the configuration.
     assert!(err.contains("shared.weight"), "{err}");
-    assert!(err.contains("[96, 32]") && err.contains("[96, 40]"), "{err}");
+    assert!(
+        err.contains("[96, 32]") && err.contains("[96, 40]"),
+        "{err}"
+    );
 }
 
 #[test]
 fn a_directory_where_config_json_belongs_is_an_error_naming_it() {
     let dir = std::env::temp_dir().join(format!("pelt-t5-config-dir-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("config.json")).unwrap();
-    let err = T5Model::load(&dir, &Device::default()).unwrap_err().to_string();
+    let err = T5Model::load(&dir, &Device::default())
+        .unwrap_err()
+        .to_string();
     std::fs::remove_dir_all(&dir).unwrap();
     assert!(err.contains("config.json"), "{err}");
 }

@@ -250,7 +250,8 @@ fn main() -> Result<()> {
                     sync(&device)
                 })?,
             };
-            (times, Some(flops))
+            // The hypernetwork's own FLOPs are not counted (see `forward_flops`).
+            (times, (args.case != "hypernet").then_some(flops))
         }
         "generate" => {
             let mut t5 = config.init(&device);

@@ -65,7 +65,15 @@ fn a_full_disk_stops_the_run_cleanly_and_loses_nothing() {
 cp -a "$2/run" "$5"
 exit $status"#;
     let out = Command::new("unshare")
-        .args(["--user", "--map-root-user", "--mount", "sh", "-c", script, "sh"])
+        .args([
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "sh",
+            "-c",
+            script,
+            "sh",
+        ])
         .arg(size.to_string())
         .arg(&small)
         .arg(pelt)
@@ -89,7 +97,10 @@ exit $status"#;
     // The last checkpoint the failed run left is whole, and resuming from it on a disk with
     // room ends exactly where the uninterrupted run did.
     let saved = pelt_train::checkpoint::list(&left).unwrap();
-    assert!(!saved.is_empty(), "the disk filled before the first checkpoint");
+    assert!(
+        !saved.is_empty(),
+        "the disk filled before the first checkpoint"
+    );
     let resumed = train(&left);
     assert!(
         resumed.status.success(),

@@ -235,7 +235,14 @@ mod tests {
         let path = testutil::write(dir.path(), "a.txt", "short\nabcdefghij\nx\n");
         let err = TextFile::open_lines(&path, 9).err().unwrap();
         assert!(
-            matches!(err, DataError::LineTooLong { line: 2, limit: 9, .. }),
+            matches!(
+                err,
+                DataError::LineTooLong {
+                    line: 2,
+                    limit: 9,
+                    ..
+                }
+            ),
             "{err}"
         );
         assert_eq!(TextFile::open_lines(&path, 10).unwrap().lines().count(), 3);
