@@ -31,62 +31,48 @@ struct Case {
     torch: bool,
 }
 
+/// Per-dimension cases: label, worker arguments after `--dims D`, and whether PyTorch has it.
+const PER_DIMS: [(&str, &[&str], bool); 9] = [
+    ("hyperpelt train step", &["--case", "step"], true),
+    (
+        "hyperpelt train step +49 visual",
+        &["--case", "step", "--visual"],
+        true,
+    ),
+    (
+        "full train step",
+        &["--case", "step", "--method", "full"],
+        true,
+    ),
+    ("hyperpelt forward", &["--case", "forward"], true),
+    (
+        "hyperpelt forward +49 visual",
+        &["--case", "forward", "--visual"],
+        true,
+    ),
+    ("greedy 8 tokens (plain T5)", &["--case", "generate"], true),
+    ("hypernetwork generation", &["--case", "hypernet"], false),
+    (
+        "materialised hyperpelt forward",
+        &["--case", "materialised"],
+        false,
+    ),
+    ("static adapters forward", &["--case", "adapters"], false),
+];
+
 fn cases(dims: &[String]) -> Vec<Case> {
-    let case = |label: String, args: &[&str], torch: bool| Case {
-        label,
-        args: args.iter().map(|a| a.to_string()).collect(),
-        torch,
-    };
-    let mut out = vec![case("matmul 2048² f32".into(), &["--case", "matmul"], true)];
+    let strings = |args: &[&str]| args.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+    let mut out = vec![Case {
+        label: "matmul 2048² f32".into(),
+        args: strings(&["--case", "matmul"]),
+        torch: true,
+    }];
     for d in dims {
-        let d = d.as_str();
-        out.extend([
-            case(
-                format!("{d}: hyperpelt train step"),
-                &["--case", "step", "--dims", d],
-                true,
-            ),
-            case(
-                format!("{d}: hyperpelt train step +49 visual"),
-                &["--case", "step", "--dims", d, "--visual"],
-                true,
-            ),
-            case(
-                format!("{d}: full train step"),
-                &["--case", "step", "--dims", d, "--method", "full"],
-                true,
-            ),
-            case(
-                format!("{d}: hyperpelt forward"),
-                &["--case", "forward", "--dims", d],
-                true,
-            ),
-            case(
-                format!("{d}: hyperpelt forward +49 visual"),
-                &["--case", "forward", "--dims", d, "--visual"],
-                true,
-            ),
-            case(
-                format!("{d}: greedy 8 tokens (plain T5)"),
-                &["--case", "generate", "--dims", d],
-                true,
-            ),
-            case(
-                format!("{d}: hypernetwork generation"),
-                &["--case", "hypernet", "--dims", d],
-                false,
-            ),
-            case(
-                format!("{d}: materialised hyperpelt forward"),
-                &["--case", "materialised", "--dims", d],
-                false,
-            ),
-            case(
-                format!("{d}: static adapters forward"),
-                &["--case", "adapters", "--dims", d],
-                false,
-            ),
-        ]);
+        out.extend(PER_DIMS.iter().map(|(label, args, torch)| Case {
+            label: format!("{d}: {label}"),
+            args: [strings(&["--dims", d]), strings(args)].concat(),
+            torch: *torch,
+        }));
     }
     out
 }
