@@ -33,6 +33,18 @@ pub enum DataError {
         /// The limit in bytes.
         limit: usize,
     },
+    /// A whole-file JSON document is larger than the readers accept.
+    #[error(
+        "{path}: {size} bytes, more than the {limit} bytes a JSON document may have (it is parsed whole); is this the right file?"
+    )]
+    FileTooLarge {
+        /// The data file.
+        path: PathBuf,
+        /// Its size in bytes.
+        size: u64,
+        /// The limit in bytes.
+        limit: u64,
+    },
     /// A line of a text file is not valid UTF-8.
     #[error("{path}:{line}: text is not valid UTF-8")]
     NotUtf8 {

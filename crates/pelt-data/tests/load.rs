@@ -365,6 +365,23 @@ fn a_multi_gigabyte_line_is_refused_after_reading_a_bounded_part() {
 }
 
 #[test]
+fn a_json_document_over_the_size_bound_is_refused_unread() {
+    let dir = tempfile::tempdir().unwrap();
+    // A sparse file one byte over the 4 GiB bound: refused by its size, before any read.
+    let path = dir.path().join("train/questions.json");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let file = std::fs::File::create(&path).unwrap();
+    file.set_len((4 << 30) + 1).unwrap();
+    let err = read("easy-vqa", dir.path(), "train").unwrap_err();
+    assert!(matches!(err, DataError::FileTooLarge { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("train/questions.json: 4294967297 bytes"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_directory_where_a_data_file_belongs_is_an_error_naming_it() {
     for (task, file) in [("sst2", "train.tsv"), ("trec", "train.jsonl")] {
         let dir = tempfile::tempdir().unwrap();

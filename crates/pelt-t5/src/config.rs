@@ -197,6 +197,10 @@ impl T5Config {
         })?;
         Self::from_json(&text).map_err(|e| match e {
             T5Error::ConfigParse { reason, .. } => T5Error::ConfigParse { path: file, reason },
+            T5Error::ConfigValue { field, reason } => T5Error::ConfigParse {
+                path: file,
+                reason: format!("field `{field}`: {reason}"),
+            },
             other => other,
         })
     }

@@ -1,5 +1,5 @@
-//! `RunConfig`: everything a run needs, read from a JSON file and overridable on the command
-//! line. Relative paths are relative to the directory the command runs in.
+//! `RunConfig`: everything a run needs, read from a JSON or TOML file and overridable on the
+//! command line. Relative paths are relative to the directory the command runs in.
 
 use std::path::{Path, PathBuf};
 
@@ -140,16 +140,21 @@ pub struct RunConfig {
 }
 
 impl RunConfig {
-    /// Reads a run configuration (JSON).
+    /// Reads a run configuration: TOML when the file name ends in `.toml`, JSON otherwise.
+    /// Errors name the file, and the line and column of a syntax or type error.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, TrainError> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(io(path))?;
-        let mut config: Self = serde_json::from_str(&text)
-            .map_err(|e| TrainError::Config(format!("{}: {e}", path.display())))?;
+        let named = |e: &dyn std::fmt::Display| {
+            TrainError::Config(format!("{}: {}", path.display(), e.to_string().trim_end()))
+        };
+        let mut config: Self = if path.extension().is_some_and(|e| e == "toml") {
+            toml::from_str(&text).map_err(|e| named(&e))?
+        } else {
+            serde_json::from_str(&text).map_err(|e| named(&e))?
+        };
         config.sync_tasks();
-        config
-            .validate()
-            .map_err(|e| TrainError::Config(format!("{}: {e}", path.display())))?;
+        config.validate().map_err(|e| named(&e))?;
         Ok(config)
     }
 
@@ -249,5 +254,36 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("learning_rate"), "{err}");
+    }
+
+    #[test]
+    fn toml_configurations_read_like_json_and_errors_give_the_line() {
+        let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+        let json = RunConfig::from_file(configs.join("glue-t5-base.json")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.toml");
+        std::fs::write(&path, toml::to_string(&json).unwrap()).unwrap();
+        assert_eq!(RunConfig::from_file(&path).unwrap(), json);
+
+        std::fs::write(&path, "t5 = { path = \"t5-small\" }\ndata = \"d\"\ntasks = [\n  { name = \"rte\", dir = }\n]\n").unwrap();
+        let err = RunConfig::from_file(&path).unwrap_err().to_string();
+        assert!(err.starts_with(&path.display().to_string()), "{err}");
+        assert!(err.contains("line 4"), "{err}");
+
+        std::fs::write(
+            &path,
+            "t5 = { path = \"t5-small\" }\ndata = \"d\"\ntasks = []\n[train]\nsteps = -3\n",
+        )
+        .unwrap();
+        let err = RunConfig::from_file(&path).unwrap_err().to_string();
+        assert!(err.contains("line 5") && err.contains("steps"), "{err}");
+
+        std::fs::write(
+            &path,
+            "t5 = { path = \"t5-small\" }\ndata = \"d\"\ntasks = []\n",
+        )
+        .unwrap();
+        let err = RunConfig::from_file(&path).unwrap_err().to_string();
+        assert!(err.contains("`tasks` is empty"), "{err}");
     }
 }

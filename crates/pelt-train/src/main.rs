@@ -30,8 +30,9 @@ USAGE:
              [--t5 PATH_OR_ID] [--clip PATH_OR_ID] [--data DIR] [--tasks LIST]
              [--init-from RUN] [--shots K] [--tune all|task-embedding] [--set KEY=VALUE]...
 
-  --config FILE     run configuration (default configs/default.json: HyperPELT on the bundled
-                    data; with --init-from, default RUN/config.json)
+  --config FILE     run configuration, JSON or TOML (a `.toml` name) (default
+                    configs/default.json: HyperPELT on the bundled data; with --init-from,
+                    default RUN/config.json)
   --out DIR         run directory (default runs/default): config.json, log.jsonl,
                     checkpoints/, best.safetensors, report.json, report.md, loss.png,
                     validation.png

@@ -12,7 +12,7 @@ pub(crate) mod nlvr2;
 pub(crate) mod vqa;
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -59,10 +59,35 @@ pub(crate) struct TextFile {
 /// memory, not its size.
 pub const MAX_LINE_BYTES: usize = 64 << 20;
 
+/// The largest whole-file JSON document (VQA, GQA, Karpathy, easy-VQA) the readers accept. Such
+/// a document is parsed whole, so a larger file is refused by its size before anything is read.
+/// The largest official files (GQA's balanced training questions, VQA v2's training
+/// annotations) are well under it.
+pub const MAX_DOCUMENT_BYTES: u64 = 4 << 30;
+
 impl TextFile {
-    /// Reads the whole file (a JSON document, which may be one long line).
-    pub fn open(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    /// Reads a whole JSON document, refusing a file larger than `max_size` bytes unread.
+    pub fn open(path: &Path, max_size: u64) -> Result<Self> {
+        let io = |e| DataError::io(path, e);
+        let too_large = |size| DataError::FileTooLarge {
+            path: path.to_path_buf(),
+            size,
+            limit: max_size,
+        };
+        let mut file = File::open(path).map_err(io)?;
+        let size = file.metadata().map_err(io)?.len();
+        if size > max_size {
+            return Err(too_large(size));
+        }
+        let mut bytes = Vec::with_capacity(size as usize);
+        // `take` keeps the bound if the file grows while it is read.
+        (&mut file)
+            .take(max_size + 1)
+            .read_to_end(&mut bytes)
+            .map_err(io)?;
+        if bytes.len() as u64 > max_size {
+            return Err(too_large(bytes.len() as u64));
+        }
         Ok(Self {
             path: Arc::from(path),
             bytes,
@@ -220,7 +245,7 @@ mod tests {
     fn lines_are_numbered_and_crlf_stripped() {
         let dir = tempfile::tempdir().unwrap();
         let path = testutil::write(dir.path(), "a.txt", "x\r\ny\n");
-        let file = TextFile::open(&path).unwrap();
+        let file = TextFile::open(&path, MAX_DOCUMENT_BYTES).unwrap();
         let lines: Vec<(usize, String)> = file
             .lines()
             .map(|r| r.map(|(o, t)| (o.line, t.to_owned())))
@@ -252,7 +277,7 @@ mod tests {
     fn non_utf8_line_is_an_error_with_line_number() {
         let dir = tempfile::tempdir().unwrap();
         let path = testutil::write(dir.path(), "a.txt", b"ok\nbad \xff\n");
-        let file = TextFile::open(&path).unwrap();
+        let file = TextFile::open(&path, MAX_DOCUMENT_BYTES).unwrap();
         let err = file.lines().collect::<Result<Vec<_>>>().unwrap_err();
         assert!(matches!(err, DataError::NotUtf8 { line: 2, .. }), "{err}");
         let err = file.json().unwrap_err();
@@ -261,7 +286,7 @@ mod tests {
 
     #[test]
     fn missing_file_names_the_path() {
-        let err = TextFile::open(Path::new("/nonexistent/train.tsv"))
+        let err = TextFile::open(Path::new("/nonexistent/train.tsv"), MAX_DOCUMENT_BYTES)
             .err()
             .unwrap();
         assert!(err.to_string().contains("/nonexistent/train.tsv"));
