@@ -6,6 +6,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 mod bench;
+mod fuzz;
 
 const HELP: &str = "\
 cargo xtask <command>
@@ -21,6 +22,8 @@ Commands:
                  needs PyPI access; developers run it, CI does not)
   bench [ARGS]   criterion benches, then the same work timed in Rust and in PyTorch eager side
                  by side (`cargo xtask bench --help`; installs .venv-fixtures/ like gen-fixtures)
+  fuzz [ARGS]    run every `cargo fuzz` target (config, data readers, safetensors header) for
+                 10 minutes each and minimise the committed corpus (`cargo xtask fuzz --help`)
   test-wgpu      run the T5 and CLIP parity (and T5 property) tests on the wgpu backend (Mesa lavapipe on a CPU-only
                  machine: apt-get install mesa-vulkan-drivers libvulkan1)
   help           print this text
@@ -33,6 +36,7 @@ fn main() -> Result<()> {
         Some("gen-fixtures") => gen_fixtures(&root),
         Some("test-wgpu") => test_wgpu(&root),
         Some("bench") => bench::bench(&root, &args[1..]),
+        Some("fuzz") => fuzz::fuzz(&root, &args[1..]),
         Some("train" | "eval" | "predict" | "export") => pelt(&root, &args),
         Some("pelt") => pelt(&root, &args[1..]),
         Some("help") | Some("--help") | Some("-h") | None => {
