@@ -12,8 +12,11 @@ use std::sync::OnceLock;
 
 use pelt_data::{Layout, LoadOptions};
 
+/// A target's check: the scratch directory, then the input.
+pub type Check = fn(&Path, &[u8]);
+
 /// Every target: its name (the `fuzz_targets/` file and the corpus directory) and its check.
-pub const TARGETS: [(&str, fn(&Path, &[u8])); 5] = [
+pub const TARGETS: [(&str, Check); 5] = [
     ("config", config),
     ("glue_tsv", glue_tsv),
     ("json_lines", json_lines),
