@@ -71,16 +71,16 @@ impl T5Attention {
     ) -> Tensor<3> {
         let [batch, queries, _d_model] = x.dims();
         let q = self.heads(self.q.forward(x));
-        let (mut k, mut v) = kv;
-        let mut bias = bias;
+        let (k, mut v) = kv;
+        // The bias broadcasts over batch or heads; it is added to the sequence's scores alone,
+        // so it is never materialised at full size to give the prefix columns their zeros.
+        let mut scores = q.clone().matmul(k.swap_dims(2, 3)) + bias;
         if let Some(prefix) = prefix.filter(|p| !p.is_empty()) {
-            k = Tensor::cat(vec![broadcast_batch(prefix.key.clone(), batch), k], 2);
+            let prefix_scores =
+                q.matmul(broadcast_batch(prefix.key.clone(), batch).swap_dims(2, 3));
+            scores = Tensor::cat(vec![prefix_scores, scores], 3);
             v = Tensor::cat(vec![broadcast_batch(prefix.value.clone(), batch), v], 2);
-            let [b, h, q_len, _] = bias.dims();
-            let zeros = Tensor::zeros([b, h, q_len, prefix.len()], &bias.device());
-            bias = Tensor::cat(vec![zeros, bias], 3);
         }
-        let scores = q.matmul(k.swap_dims(2, 3)) + bias;
         let weights = self.dropout.forward(softmax(scores, 3));
         let context =
             weights
