@@ -8,14 +8,22 @@ use anyhow::{Context, Result, bail};
 
 use crate::run;
 
-/// The targets, as named in `fuzz/Cargo.toml` and `fuzz/harness.rs`.
-const TARGETS: [&str; 5] = [
-    "config",
-    "glue_tsv",
-    "json_lines",
-    "json_documents",
-    "safetensors",
-];
+/// The targets: the files of `fuzz/fuzz_targets/`, in name order.
+fn targets(root: &Path) -> Result<Vec<String>> {
+    let dir = root.join("fuzz/fuzz_targets");
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if let Some(name) = path
+            .file_stem()
+            .filter(|_| path.extension() == Some("rs".as_ref()))
+        {
+            names.push(name.to_string_lossy().into_owned());
+        }
+    }
+    names.sort();
+    Ok(names)
+}
 
 const HELP: &str = "\
 cargo xtask fuzz [--seconds N] [--targets a,b]
@@ -23,12 +31,12 @@ cargo xtask fuzz [--seconds N] [--targets a,b]
 Runs each `cargo fuzz` target for N seconds (default 600) on the nightly toolchain, one after
 another, then minimises its corpus in place (`cargo fuzz cmin`). Crashes land in
 fuzz/artifacts/<target>/ and stop the command. Installs cargo-fuzz on first use; needs
-`rustup toolchain install nightly`. Targets: config, glue_tsv, json_lines, json_documents,
-safetensors.
+`rustup toolchain install nightly`. The targets are the files of fuzz/fuzz_targets/.
 ";
 
 pub fn fuzz(root: &Path, args: &[String]) -> Result<()> {
-    let (mut seconds, mut targets) = (600u64, TARGETS.map(String::from).to_vec());
+    let all = targets(root)?;
+    let (mut seconds, mut targets) = (600u64, all.clone());
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
@@ -42,10 +50,10 @@ pub fn fuzz(root: &Path, args: &[String]) -> Result<()> {
             other => bail!("unknown option `{other}`\n\n{HELP}"),
         }
     }
-    if let Some(unknown) = targets.iter().find(|t| !TARGETS.contains(&t.as_str())) {
+    if let Some(unknown) = targets.iter().find(|t| !all.contains(t)) {
         bail!(
             "unknown target `{unknown}`; the targets are {}",
-            TARGETS.join(", ")
+            all.join(", ")
         );
     }
     let have_fuzz = Command::new("cargo")

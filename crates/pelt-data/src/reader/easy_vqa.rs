@@ -6,12 +6,12 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::error::{DataError, Result};
-use crate::reader::{MAX_DOCUMENT_BYTES, Reading, TextFile};
+use crate::reader::{Reading, TextFile};
 use crate::record::{RawLabel, Record};
 
 /// Reads one easy-VQA split.
 pub(crate) fn read(reading: &mut Reading<'_>, path: &Path, split: &str) -> Result<Vec<Record>> {
-    let file = TextFile::open(path, MAX_DOCUMENT_BYTES)?;
+    let file = TextFile::open(path)?;
     let doc = file.json()?;
     let entries = doc
         .as_array()

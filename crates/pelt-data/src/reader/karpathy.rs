@@ -9,12 +9,12 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::error::{DataError, Result};
-use crate::reader::{MAX_DOCUMENT_BYTES, Reading, TextFile, json_text};
+use crate::reader::{Reading, TextFile, json_text};
 use crate::record::{RawLabel, Record};
 
 /// Reads the images of `split` (`train` includes `restval`).
 pub(crate) fn read(reading: &mut Reading<'_>, path: &Path, split: &str) -> Result<Vec<Record>> {
-    let file = TextFile::open(path, MAX_DOCUMENT_BYTES)?;
+    let file = TextFile::open(path)?;
     let doc = file.json()?;
     let images = doc
         .get("images")

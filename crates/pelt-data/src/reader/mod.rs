@@ -66,8 +66,9 @@ pub const MAX_LINE_BYTES: usize = 64 << 20;
 pub const MAX_DOCUMENT_BYTES: u64 = 4 << 30;
 
 impl TextFile {
-    /// Reads a whole JSON document, refusing a file larger than `max_size` bytes unread.
-    pub fn open(path: &Path, max_size: u64) -> Result<Self> {
+    /// Reads a whole JSON document, refusing a file larger than [`MAX_DOCUMENT_BYTES`] unread.
+    pub fn open(path: &Path) -> Result<Self> {
+        let max_size = MAX_DOCUMENT_BYTES;
         let io = |e| DataError::io(path, e);
         let too_large = |size| DataError::FileTooLarge {
             path: path.to_path_buf(),
@@ -245,7 +246,7 @@ mod tests {
     fn lines_are_numbered_and_crlf_stripped() {
         let dir = tempfile::tempdir().unwrap();
         let path = testutil::write(dir.path(), "a.txt", "x\r\ny\n");
-        let file = TextFile::open(&path, MAX_DOCUMENT_BYTES).unwrap();
+        let file = TextFile::open(&path).unwrap();
         let lines: Vec<(usize, String)> = file
             .lines()
             .map(|r| r.map(|(o, t)| (o.line, t.to_owned())))
@@ -277,7 +278,7 @@ mod tests {
     fn non_utf8_line_is_an_error_with_line_number() {
         let dir = tempfile::tempdir().unwrap();
         let path = testutil::write(dir.path(), "a.txt", b"ok\nbad \xff\n");
-        let file = TextFile::open(&path, MAX_DOCUMENT_BYTES).unwrap();
+        let file = TextFile::open(&path).unwrap();
         let err = file.lines().collect::<Result<Vec<_>>>().unwrap_err();
         assert!(matches!(err, DataError::NotUtf8 { line: 2, .. }), "{err}");
         let err = file.json().unwrap_err();
@@ -286,7 +287,7 @@ mod tests {
 
     #[test]
     fn missing_file_names_the_path() {
-        let err = TextFile::open(Path::new("/nonexistent/train.tsv"), MAX_DOCUMENT_BYTES)
+        let err = TextFile::open(Path::new("/nonexistent/train.tsv"))
             .err()
             .unwrap();
         assert!(err.to_string().contains("/nonexistent/train.tsv"));

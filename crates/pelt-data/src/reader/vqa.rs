@@ -12,7 +12,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::error::{DataError, Result};
-use crate::reader::{MAX_DOCUMENT_BYTES, Reading, TextFile};
+use crate::reader::{Reading, TextFile};
 use crate::record::{RawLabel, Record};
 
 struct Annotation {
@@ -35,7 +35,7 @@ pub(crate) fn read(
     annotations: &Path,
     split: &str,
 ) -> Result<Vec<Record>> {
-    let ann_file = TextFile::open(annotations, MAX_DOCUMENT_BYTES)?;
+    let ann_file = TextFile::open(annotations)?;
     let ann_doc = ann_file.json()?;
     let mut by_question: HashMap<u64, Annotation> = HashMap::new();
     for (i, entry) in entries(&ann_file, &ann_doc, "annotations")?
@@ -70,7 +70,7 @@ pub(crate) fn read(
         }
     }
 
-    let q_file = TextFile::open(questions, MAX_DOCUMENT_BYTES)?;
+    let q_file = TextFile::open(questions)?;
     let q_doc = q_file.json()?;
     let mut records = Vec::new();
     for (i, entry) in entries(&q_file, &q_doc, "questions")?.iter().enumerate() {
