@@ -4,6 +4,7 @@ use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
+use crate::dense::dense;
 use crate::insertions::{Prefix, broadcast_batch};
 
 /// Keys and values of one attention, each `[batch, heads, keys, d_kv]`.
@@ -53,8 +54,8 @@ impl T5Attention {
     /// Projects `x: [batch, seq, d_model]` to keys and values `[batch, heads, seq, d_kv]`.
     pub fn key_value(&self, x: Tensor<3>) -> KeyValue {
         (
-            self.heads(self.k.forward(x.clone())),
-            self.heads(self.v.forward(x)),
+            self.heads(dense(&self.k, x.clone())),
+            self.heads(dense(&self.v, x)),
         )
     }
 
@@ -70,7 +71,7 @@ impl T5Attention {
         prefix: Option<&Prefix>,
     ) -> Tensor<3> {
         let [batch, queries, _d_model] = x.dims();
-        let q = self.heads(self.q.forward(x));
+        let q = self.heads(dense(&self.q, x));
         let (k, mut v) = kv;
         // The bias broadcasts over batch or heads; it is added to the sequence's scores alone,
         // so it is never materialised at full size to give the prefix columns their zeros.
@@ -87,7 +88,7 @@ impl T5Attention {
                 .matmul(v)
                 .swap_dims(1, 2)
                 .reshape([batch, queries, self.num_heads * self.d_kv]);
-        self.o.forward(context)
+        dense(&self.o, context)
     }
 
     /// `[batch, seq, heads * d_kv]` to `[batch, heads, seq, d_kv]`.

@@ -5,6 +5,7 @@ use burn::prelude::*;
 use burn::tensor::activation::{gelu, gelu_approximate, relu, silu};
 
 use crate::config::{Activation, FeedForwardProj};
+use crate::dense::dense;
 
 /// `wo(dropout(act(wi x)))`, or `wo(dropout(act(wi_0 x) * wi_1 x))` when gated.
 #[derive(Module, Debug)]
@@ -43,7 +44,7 @@ impl T5FeedForward {
 
     /// `x: [batch, seq, d_model]` to the same shape.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let hidden = self.wi.forward(x.clone());
+        let hidden = dense(&self.wi, x.clone());
         let hidden = match self.activation {
             Activation::Relu => relu(hidden),
             Activation::Gelu => gelu(hidden),
@@ -51,9 +52,9 @@ impl T5FeedForward {
             Activation::Silu => silu(hidden),
         };
         let hidden = match &self.wi_1 {
-            Some(linear) => hidden * linear.forward(x),
+            Some(linear) => hidden * dense(linear, x),
             None => hidden,
         };
-        self.wo.forward(self.dropout.forward(hidden))
+        dense(&self.wo, self.dropout.forward(hidden))
     }
 }

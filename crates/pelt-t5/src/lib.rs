@@ -22,6 +22,7 @@
 mod attention;
 mod block;
 mod config;
+mod dense;
 mod error;
 mod ffn;
 mod generate;
@@ -37,6 +38,7 @@ mod weights;
 pub use attention::{KeyValue, T5Attention};
 pub use block::{LayerCache, T5Block};
 pub use config::{Activation, FeedForwardProj, T5Config};
+pub use dense::{dense, fold_matmul};
 pub use error::T5Error;
 pub use ffn::T5FeedForward;
 pub use generate::GenerationConfig;

@@ -8,6 +8,7 @@ use burn::tensor::module::embedding;
 
 use crate::block::{CrossContext, LayerCache};
 use crate::config::T5Config;
+use crate::dense::{dense, fold_matmul};
 use crate::insertions::Insertions;
 use crate::stack::{T5Stack, padding_bias};
 
@@ -217,10 +218,10 @@ impl T5Model {
     /// embedding after scaling by `d_model^-0.5`, or the separate `lm_head`.
     pub fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
         match &self.lm_head {
-            Some(head) => head.forward(hidden),
+            Some(head) => dense(head, hidden),
             None => {
                 let scaled = hidden * (self.config.d_model as f64).powf(-0.5);
-                scaled.matmul(self.shared.val().transpose().unsqueeze_dim(0))
+                fold_matmul(scaled, self.shared.val().transpose())
             }
         }
     }
