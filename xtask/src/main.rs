@@ -70,8 +70,14 @@ fn pelt(root: &Path, args: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// The checkout this command was started from. `cargo run` sets `CARGO_MANIFEST_DIR` when it
+/// starts the binary; the compile-time value is only a fallback, because one build directory
+/// shared by two checkouts would otherwise point every run at the checkout that built it.
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."))
