@@ -4,7 +4,8 @@
 //! where it applies, the case's matrix-multiply FLOPs.
 //!
 //! ```text
-//! bench_worker --case step|forward|generate|hypernet|materialised|adapters|matmul
+//! bench_worker --case step|forward|generate|hypernet|materialised|adapters|matmul|
+//!                     linear-batched|linear-folded|output-broadcast|output-folded
 //!              [--dims small|base] [--method hyperpelt|full] [--visual]
 //!              [--iters N] [--warmup N] [--backend auto|flex|wgpu|vulkan|cuda]
 //! ```
@@ -16,6 +17,7 @@
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+use burn::nn::LinearConfig;
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::Distribution;
@@ -192,6 +194,38 @@ fn main() -> Result<()> {
             })?;
             (times, Some(2.0 * (n as f64).powi(3)))
         }
+        // One product in its batched form and folded into rows (`pelt_t5::dense`,
+        // `pelt_t5::fold_matmul`): the minimal reproductions in docs/benchmarks.md, "Folded
+        // linear layers". `linear-*`: the first feed-forward layer, `[8, 128, d_model]` through
+        // Burn's `Linear` (which keeps the batched form for 128 rows); `output-*`: the tied
+        // output layer, `[8, 8, d_model]` times a broadcast `[1, d_model, vocab]`.
+        "linear-batched" | "linear-folded" | "output-broadcast" | "output-folded" => {
+            let output = args.case.starts_with("output");
+            let (rows, d_out) = if output {
+                (TARGET, config.vocab_size)
+            } else {
+                (SOURCE, config.d_ff)
+            };
+            let linear = LinearConfig::new(config.d_model, d_out)
+                .with_bias(false)
+                .init(&device);
+            let weight = linear.weight.val();
+            let x = Tensor::<3>::random(
+                [BATCH, rows, config.d_model],
+                Distribution::Normal(0.0, 1.0),
+                &device,
+            );
+            let times = time(args.warmup, args.iters, || {
+                let _y = match args.case.as_str() {
+                    "linear-batched" => linear.forward(x.clone()),
+                    "linear-folded" => pelt_t5::dense(&linear, x.clone()),
+                    "output-broadcast" => x.clone().matmul(weight.clone().unsqueeze_dim(0)),
+                    _ => pelt_t5::fold_matmul(x.clone(), weight.clone()),
+                };
+                sync(&device)
+            })?;
+            (times, Some(2.0 * (BATCH * rows * config.d_model * d_out) as f64))
+        }
         "step" => {
             let autodiff = device.clone().autodiff();
             let pelt = pelt_config(args.method, args.visual);
@@ -270,7 +304,7 @@ fn main() -> Result<()> {
         }
         other => bail!(
             "--case `{other}`: expected step, forward, generate, hypernet, materialised, \
-             adapters or matmul"
+             adapters, matmul, linear-batched, linear-folded, output-broadcast or output-folded"
         ),
     };
     println!(
