@@ -224,7 +224,10 @@ fn main() -> Result<()> {
                 };
                 sync(&device)
             })?;
-            (times, Some(2.0 * (BATCH * rows * config.d_model * d_out) as f64))
+            (
+                times,
+                Some(2.0 * (BATCH * rows * config.d_model * d_out) as f64),
+            )
         }
         "step" => {
             let autodiff = device.clone().autodiff();
