@@ -11,17 +11,20 @@ use burn::prelude::*;
 /// the whole weight again, in the forward pass and again for the input's gradient.
 /// See docs/benchmarks.md, "Folded linear layers".
 pub fn dense(linear: &Linear, x: Tensor<3>) -> Tensor<3> {
-    let [batch, seq, d_in] = x.dims();
-    let rows = linear.forward(x.reshape([batch * seq, d_in]));
-    let [_, d_out] = rows.dims();
-    rows.reshape([batch, seq, d_out])
+    fold_rows(x, |rows| linear.forward(rows))
 }
 
 /// `x: [batch, seq, d_in]` times `weight: [d_in, d_out]` (often a transposed view), folded
 /// the same way: `[batch, seq, d_out]`.
 pub fn fold_matmul(x: Tensor<3>, weight: Tensor<2>) -> Tensor<3> {
+    fold_rows(x, |rows| rows.matmul(weight))
+}
+
+/// Applies `f` to `x: [batch, seq, d_in]` seen as `[batch * seq, d_in]` rows, and gives its
+/// `[batch * seq, d_out]` result back as `[batch, seq, d_out]`.
+fn fold_rows(x: Tensor<3>, f: impl FnOnce(Tensor<2>) -> Tensor<2>) -> Tensor<3> {
     let [batch, seq, d_in] = x.dims();
-    let rows = x.reshape([batch * seq, d_in]).matmul(weight);
+    let rows = f(x.reshape([batch * seq, d_in]));
     let [_, d_out] = rows.dims();
     rows.reshape([batch, seq, d_out])
 }
