@@ -6,6 +6,7 @@
 //!   VQA v2, GQA, NLVR2, Karpathy captions, easy-VQA) and makes the spec's splits.
 //! - [`TemperatureSampler`] picks the task (or tasks) of every batch; [`Batcher`] tokenises and
 //!   pads into a [`Batch`] of plain row-major arrays; [`Loader`] runs batching in worker threads.
+//! - [`PretrainCorpus`] and [`SpanCorruption`]: T5's span-corruption pretraining data.
 //! - [`metrics`]: accuracy, F1, Matthews, Pearson, Spearman, GLUE score, VQA accuracy, GQA exact
 //!   match and CIDEr-D.
 //!
@@ -24,12 +25,14 @@ mod layout;
 mod load;
 mod loader;
 pub mod metrics;
+mod pretrain;
 mod reader;
 mod record;
 pub mod registry;
 mod report;
 pub mod rng;
 mod sampler;
+mod span_corruption;
 pub mod splits;
 mod task;
 mod unigram;
@@ -42,8 +45,10 @@ pub use features::FeatureCache;
 pub use layout::{Column, GlueTsv, ImageField, Layout};
 pub use load::{LoadOptions, TaskData, detect_layout, load_task, read_split};
 pub use loader::{Loader, LoaderConfig};
+pub use pretrain::PretrainCorpus;
 pub use record::{Example, Origin, RawLabel, Record};
 pub use registry::task;
 pub use report::ReadReport;
 pub use sampler::{BatchPlan, SamplerConfig, TemperatureSampler};
+pub use span_corruption::{Corrupted, SpanCorruption, numpy_shuffle};
 pub use task::{LabelKind, Metric, SplitPolicy, TaskSpec, score_target};
