@@ -45,8 +45,9 @@ impl PretrainCorpus {
             if line.trim().is_empty() {
                 continue;
             }
-            let value: serde_json::Value = serde_json::from_str(line)
-                .map_err(|e| DataError::malformed(path, origin.line, format!("invalid JSON: {e}")))?;
+            let value: serde_json::Value = serde_json::from_str(line).map_err(|e| {
+                DataError::malformed(path, origin.line, format!("invalid JSON: {e}"))
+            })?;
             let text = value.get("text").and_then(|t| t.as_str()).ok_or_else(|| {
                 DataError::malformed(path, origin.line, "no string field `text`".to_string())
             })?;
@@ -182,7 +183,10 @@ mod tests {
         let err = PretrainCorpus::read(&path, tokenizer(), 2)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("c.jsonl") && err.contains('2') && err.contains("text"), "{err}");
+        assert!(
+            err.contains("c.jsonl") && err.contains('2') && err.contains("text"),
+            "{err}"
+        );
         std::fs::write(&path, "{\"text\": \"ok\"}\n").unwrap();
         let err = PretrainCorpus::read(&path, tokenizer(), 64)
             .unwrap_err()

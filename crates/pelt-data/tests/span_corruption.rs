@@ -13,13 +13,22 @@ fn ints(value: &Value) -> Vec<Vec<u64>> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|row| row.as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect())
+        .map(|row| {
+            row.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_u64().unwrap())
+                .collect()
+        })
         .collect()
 }
 
 #[test]
 fn corruption_matches_the_hugging_face_collator_on_fixed_seeds() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/span_corruption.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/span_corruption.json"
+    );
     let fixture: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let cases = fixture["cases"].as_array().unwrap();
     assert_eq!(cases.len(), 5);
@@ -56,8 +65,16 @@ fn corruption_matches_the_hugging_face_collator_on_fixed_seeds() {
             assert_eq!(mask, masks[row], "seed {seed}, row {row}: noise mask");
             let out = corruption.corrupt(&chunk, &mut rng).unwrap();
             let widen = |v: Vec<u32>| v.into_iter().map(u64::from).collect::<Vec<_>>();
-            assert_eq!(widen(out.input), inputs[row], "seed {seed}, row {row}: input");
-            assert_eq!(widen(out.target), labels[row], "seed {seed}, row {row}: target");
+            assert_eq!(
+                widen(out.input),
+                inputs[row],
+                "seed {seed}, row {row}: input"
+            );
+            assert_eq!(
+                widen(out.target),
+                labels[row],
+                "seed {seed}, row {row}: target"
+            );
         }
     }
 }

@@ -54,6 +54,11 @@ impl T5Tokenizer {
         self.inner.get_vocab_size(true)
     }
 
+    /// The underlying Hugging Face tokenizer.
+    pub fn tokenizer(&self) -> &tokenizers::Tokenizer {
+        &self.inner
+    }
+
     fn error(&self, e: tokenizers::Error) -> T5Error {
         T5Error::Tokenizer {
             path: self.path.clone(),

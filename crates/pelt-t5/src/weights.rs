@@ -5,7 +5,7 @@ use std::path::Path;
 use burn::module::Param;
 use burn::nn::Linear;
 use burn::prelude::*;
-use pelt_weights::{Checkpoint, StrictLoader};
+use pelt_weights::{Checkpoint, NamedTensor, StrictLoader};
 
 use crate::attention::T5Attention;
 use crate::block::T5Block;
@@ -134,4 +134,136 @@ fn load_linear(loader: &mut StrictLoader, prefix: &str, linear: &mut Linear) {
     let [d_in, d_out] = linear.weight.shape().dims();
     let weight: Tensor<2> = loader.take(&format!("{prefix}.weight"), [d_out, d_in]);
     linear.weight = Param::from_tensor(weight.transpose());
+}
+
+impl T5Model {
+    /// Every parameter under the Hugging Face name [`T5Model::from_checkpoint`] reads it from,
+    /// linear weights as PyTorch's `[out, in]`; the shared embedding once as `shared.weight`
+    /// (Hugging Face ties the encoder's and decoder's `embed_tokens`, and a tied `lm_head`, to it
+    /// on load).
+    pub fn hf_tensors(&self) -> Vec<NamedTensor> {
+        let mut out = Vec::new();
+        push(&mut out, "shared.weight", self.shared.val());
+        for (prefix, stack) in [("encoder", &self.encoder), ("decoder", &self.decoder)] {
+            push(
+                &mut out,
+                &format!("{prefix}.block.0.layer.0.SelfAttention.relative_attention_bias.weight"),
+                stack.position_bias.embedding.val(),
+            );
+            for (i, block) in stack.blocks.iter().enumerate() {
+                let p = format!("{prefix}.block.{i}.layer");
+                push(
+                    &mut out,
+                    &format!("{p}.0.layer_norm.weight"),
+                    block.self_norm.weight.val(),
+                );
+                attention(
+                    &mut out,
+                    &format!("{p}.0.SelfAttention"),
+                    &block.self_attention,
+                );
+                let mut ff_layer = 1;
+                if let (Some(norm), Some(cross)) = (&block.cross_norm, &block.cross_attention) {
+                    push(
+                        &mut out,
+                        &format!("{p}.1.layer_norm.weight"),
+                        norm.weight.val(),
+                    );
+                    attention(&mut out, &format!("{p}.1.EncDecAttention"), cross);
+                    ff_layer = 2;
+                }
+                let ff = format!("{p}.{ff_layer}");
+                push(
+                    &mut out,
+                    &format!("{ff}.layer_norm.weight"),
+                    block.ff_norm.weight.val(),
+                );
+                match &block.ff.wi_1 {
+                    Some(wi_1) => {
+                        linear(&mut out, &format!("{ff}.DenseReluDense.wi_0"), &block.ff.wi);
+                        linear(&mut out, &format!("{ff}.DenseReluDense.wi_1"), wi_1);
+                    }
+                    None => linear(&mut out, &format!("{ff}.DenseReluDense.wi"), &block.ff.wi),
+                }
+                linear(&mut out, &format!("{ff}.DenseReluDense.wo"), &block.ff.wo);
+            }
+            push(
+                &mut out,
+                &format!("{prefix}.final_layer_norm.weight"),
+                stack.final_norm.weight.val(),
+            );
+        }
+        if let Some(head) = &self.lm_head {
+            linear(&mut out, "lm_head", head);
+        }
+        out
+    }
+
+    /// Writes `dir/config.json` and `dir/model.safetensors` (f32) as Hugging Face lays out a
+    /// `T5ForConditionalGeneration`, so that `transformers` and [`T5Model::load`] read it back.
+    pub fn save(&self, dir: impl AsRef<Path>) -> Result<(), T5Error> {
+        let dir = dir.as_ref();
+        std::fs::create_dir_all(dir).map_err(|source| T5Error::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let config_path = dir.join("config.json");
+        let unwritable = |e: serde_json::Error| T5Error::ConfigParse {
+            path: config_path.clone(),
+            reason: format!("cannot serialise the configuration: {e}"),
+        };
+        let mut config = serde_json::to_value(&self.config).map_err(unwritable)?;
+        if let Some(fields) = config.as_object_mut() {
+            fields.insert("model_type".into(), "t5".into());
+            fields.insert(
+                "architectures".into(),
+                serde_json::json!(["T5ForConditionalGeneration"]),
+            );
+            fields.insert("is_encoder_decoder".into(), true.into());
+        }
+        let text = serde_json::to_vec_pretty(&config).map_err(unwritable)?;
+        pelt_weights::write_atomically(&config_path, &text)?;
+        pelt_weights::write_safetensors(
+            dir.join("model.safetensors"),
+            &self.hf_tensors(),
+            &[("format".to_string(), "pt".to_string())].into(),
+        )?;
+        Ok(())
+    }
+}
+
+fn push<const D: usize>(out: &mut Vec<NamedTensor>, name: &str, tensor: Tensor<D>) {
+    let shape = tensor.dims().to_vec();
+    let values = tensor
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        // Cannot fail after `convert`; an empty vector would be refused by the writer's
+        // shape check, naming the tensor.
+        .unwrap_or_default();
+    out.push(NamedTensor {
+        name: name.to_string(),
+        shape,
+        values,
+    });
+}
+
+fn attention(out: &mut Vec<NamedTensor>, prefix: &str, attention: &T5Attention) {
+    for (name, layer) in [
+        ("q", &attention.q),
+        ("k", &attention.k),
+        ("v", &attention.v),
+        ("o", &attention.o),
+    ] {
+        linear(out, &format!("{prefix}.{name}"), layer);
+    }
+}
+
+/// Burn's `[in, out]` written as PyTorch's `[out, in]`.
+fn linear(out: &mut Vec<NamedTensor>, prefix: &str, linear: &Linear) {
+    push(
+        out,
+        &format!("{prefix}.weight"),
+        linear.weight.val().transpose(),
+    );
 }

@@ -110,6 +110,48 @@ impl Default for TrainConfig {
     }
 }
 
+/// T5 span-corruption pretraining of the whole backbone (docs/pretrain.md): the run's data
+/// instead of a task mixture.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PretrainConfig {
+    /// Training documents, JSON Lines with a `text` field (`datasets/pretrain/train.jsonl`).
+    pub corpus: PathBuf,
+    /// Held-out documents whose span-corruption loss is the validation score.
+    pub heldout: PathBuf,
+    /// Encoder input length after corruption; chunks are cut longer so that exactly this many
+    /// tokens remain (as `compute_input_and_target_lengths`).
+    #[serde(default = "PretrainConfig::default_input_length")]
+    pub input_length: usize,
+    /// Share of masked tokens.
+    #[serde(default = "PretrainConfig::default_noise_density")]
+    pub noise_density: f64,
+    /// Mean length of a masked span.
+    #[serde(default = "PretrainConfig::default_mean_noise_span_length")]
+    pub mean_noise_span_length: f64,
+    /// Held-out chunks (evenly spread over the held-out corpus) scored at each evaluation.
+    #[serde(default = "PretrainConfig::default_heldout_chunks")]
+    pub heldout_chunks: usize,
+}
+
+impl PretrainConfig {
+    fn default_input_length() -> usize {
+        128
+    }
+    fn default_noise_density() -> f64 {
+        0.15
+    }
+    fn default_mean_noise_span_length() -> f64 {
+        3.0
+    }
+    fn default_heldout_chunks() -> usize {
+        256
+    }
+}
+
+/// The name of the one "task" of a pretraining run (its row in the model's task list).
+pub const PRETRAIN_TASK: &str = "span-corruption";
+
 /// A whole run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -137,6 +179,9 @@ pub struct RunConfig {
     /// embedding) initialise this one.
     #[serde(default)]
     pub init_from: Option<PathBuf>,
+    /// Pretraining instead of tuning on `tasks` (which must then be empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pretrain: Option<PretrainConfig>,
 }
 
 impl RunConfig {
@@ -160,15 +205,42 @@ impl RunConfig {
 
     /// Copies the mixture's task names into the tuning configuration.
     pub fn sync_tasks(&mut self) {
-        self.pelt.tasks = self.tasks.iter().map(|t| t.name.clone()).collect();
+        self.pelt.tasks = match self.pretrain {
+            Some(_) => vec![PRETRAIN_TASK.to_string()],
+            None => self.tasks.iter().map(|t| t.name.clone()).collect(),
+        };
     }
 
     /// Checks values that would otherwise fail deep inside the run.
     pub fn validate(&self) -> Result<(), TrainError> {
         let bad = |m: &str| Err(TrainError::Config(m.to_string()));
         let t = &self.train;
-        if self.tasks.is_empty() {
-            return bad("`tasks` is empty");
+        match &self.pretrain {
+            None if self.tasks.is_empty() => return bad("`tasks` is empty"),
+            None => {}
+            Some(p) => {
+                if !self.tasks.is_empty() {
+                    return bad("a pretraining run (`pretrain`) takes no `tasks`");
+                }
+                if self.pelt.method != pelt_hyper::Method::Full {
+                    return bad(
+                        "a pretraining run (`pretrain`) trains every parameter: set `pelt.method` to `full`",
+                    );
+                }
+                if p.input_length < 4 || p.heldout_chunks == 0 {
+                    return bad(
+                        "`pretrain.input_length` must be at least 4 and `pretrain.heldout_chunks` at least 1",
+                    );
+                }
+                if !(p.noise_density > 0.0
+                    && p.noise_density < 1.0
+                    && p.mean_noise_span_length >= 1.0)
+                {
+                    return bad(
+                        "`pretrain.noise_density` must be in (0, 1) and `pretrain.mean_noise_span_length` at least 1",
+                    );
+                }
+            }
         }
         if t.steps == 0 || t.batch_size == 0 || t.grad_accumulation == 0 {
             return bad(

@@ -1,6 +1,7 @@
 //! Training and evaluation of HyperPELT and its baselines: the loop of the spec's section 6,
 //! atomic checkpoints with exact resume, evaluation by generation with the task metrics, and
-//! the run report. The `pelt` binary (`cargo xtask train`) is its command line.
+//! the run report; T5 span-corruption pretraining in the same loop. The `pelt` binary
+//! (`cargo xtask train`, `cargo xtask pretrain`) is its command line.
 
 pub mod backend;
 mod batches;
@@ -12,18 +13,20 @@ mod gradients;
 pub mod hub;
 mod plot;
 mod predict;
+mod pretrain;
 mod report;
 mod run;
 mod schedule;
 mod setup;
 
 pub use batches::to_input;
-pub use config::{Backbone, RunConfig, TaskSource, TrainConfig};
+pub use config::{Backbone, PRETRAIN_TASK, PretrainConfig, RunConfig, TaskSource, TrainConfig};
 pub use error::TrainError;
 pub use evaluate::{Evaluator, MetricValue, average, majority_baseline};
 pub use gradients::{clip_global_norm, stable_param_ids};
 pub use plot::write_plots;
 pub use predict::predict;
+pub use pretrain::{PretrainReport, pretrain};
 pub use report::{Report, TaskReport};
 pub use run::{final_report, interrupt, train};
 pub use schedule::learning_rate;

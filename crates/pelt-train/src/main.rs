@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use pelt_train::{
     Backbone, Evaluator, RunConfig, TaskSource, TrainError, backend, final_report, load_trained,
-    predict, train,
+    predict, pretrain, train,
 };
 
 const HELP: &str = "\
@@ -16,6 +16,7 @@ USAGE: pelt COMMAND [OPTIONS]   (pelt COMMAND --help for one command)
 
 COMMANDS:
   train    train a configuration into a run directory (or resume one)
+  pretrain pretrain a T5 by span corruption (a configuration with `pretrain`)
   eval     evaluate a run's best model on validation and test
   predict  print the best model's answer to one input
   export   write a task's generated adapters and prefixes as a static set
@@ -51,6 +52,19 @@ USAGE:
   --shots K         keep K training examples per class of each task (default 0: all)
   --tune T          all (default) | task-embedding (only the new task embeddings train)
   --set KEY=VALUE   override any field, e.g. --set train.steps=50 --set pelt.prefix_len=4
+";
+
+const PRETRAIN_HELP: &str = "\
+pelt pretrain: T5 span-corruption pretraining of a whole backbone, in the loop of `pelt train`
+(checkpoints, --resume, log.jsonl, loss.png); writes the model with the best held-out loss to
+RUN/model/ (Hugging Face layout with the tokenizer files) and RUN/pretrain.json
+
+USAGE:
+  pelt pretrain [--config FILE] [--out DIR] [--resume] [--backend B] [--set KEY=VALUE]...
+
+  --config FILE   a configuration with a `pretrain` section (default
+                  configs/pretrain-t5-mini.json; corpus from datasets/build/build_pretrain_corpus.py)
+  --out DIR       run directory (default runs/pretrain)
 ";
 
 const EVAL_HELP: &str = "\
@@ -190,6 +204,7 @@ fn main() -> Result<()> {
     let mut args = Args(argv);
     let help = match command.as_str() {
         "train" => TRAIN_HELP,
+        "pretrain" => PRETRAIN_HELP,
         "eval" => EVAL_HELP,
         "predict" => PREDICT_HELP,
         "export" => EXPORT_HELP,
@@ -224,6 +239,30 @@ fn main() -> Result<()> {
             };
             println!("{}", report.markdown());
             println!("run directory: {}", out.display());
+        }
+        "pretrain" => {
+            let out = PathBuf::from(
+                args.value("--out")?
+                    .unwrap_or_else(|| "runs/pretrain".to_string()),
+            );
+            let resume = args.flag("--resume");
+            let file = args
+                .value("--config")?
+                .unwrap_or_else(|| "configs/pretrain-t5-mini.json".to_string());
+            let mut config = RunConfig::from_file(&file)?;
+            while let Some(assignment) = args.value("--set")? {
+                config.set(&assignment)?;
+            }
+            args.finish()?;
+            ctrlc::set_handler(pelt_train::interrupt).context("cannot install a signal handler")?;
+            let report = match pretrain(&config, &out, resume, &device) {
+                Err(stop @ TrainError::Interrupted { .. }) => {
+                    eprintln!("{stop}");
+                    std::process::exit(130);
+                }
+                other => other?,
+            };
+            println!("{}", serde_json::to_string_pretty(&report)?);
         }
         "eval" => {
             let run = PathBuf::from(args.value("--run")?.context("eval needs --run DIR")?);

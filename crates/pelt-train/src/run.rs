@@ -1,6 +1,8 @@
-//! The training loop (spec section 6): temperature-sampled batches, AdamW with warm-up and
-//! linear decay, global-norm clipping, label smoothing, gradient accumulation, evaluation every
-//! K steps, best model by average validation score, final test evaluation of the best model.
+//! The training loop (docs/train.md): AdamW with warm-up and linear decay, global-norm
+//! clipping, label smoothing, gradient accumulation, validation every K steps, best model by
+//! validation score, checkpoints with exact resume. `pelt train` runs it on the task mixture
+//! (temperature-sampled batches, final test evaluation of the best model); `pelt pretrain`
+//! (`pretrain.rs`) on span corruption.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -12,20 +14,21 @@ use std::time::Instant;
 use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
 use pelt_data::{SamplerConfig, TemperatureSampler};
-use pelt_hyper::PeltModel;
+use pelt_hyper::{PeltInput, PeltModel};
 use serde_json::json;
 
 use crate::checkpoint::{self, RunState};
 use crate::config::RunConfig;
 use crate::error::{TrainError, io};
-use crate::evaluate::{Evaluator, MetricValue, average, majority_baseline};
+use crate::evaluate::{Evaluator, average, majority_baseline};
 use crate::gradients::clip_global_norm;
 use crate::plot::write_plots;
 use crate::report::{Report, TaskReport};
 use crate::schedule::learning_rate;
 use crate::setup::{Data, build_model, load_data};
 
-const BEST: &str = "best.safetensors";
+/// The best model of a run (by validation score), beside its checkpoints.
+pub(crate) const BEST: &str = "best.safetensors";
 
 /// Set by [`interrupt`] (the `pelt` binary calls it on Ctrl-C and SIGTERM).
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -83,21 +86,6 @@ fn progress(step: u64, total: u64, loss: f64, per_second: f64) {
     );
 }
 
-/// Validation scores of every task on the first `limit` examples (0: all).
-fn validate(
-    model: &PeltModel,
-    data: &Data,
-    evaluator: &Evaluator<'_>,
-    limit: usize,
-) -> Result<BTreeMap<String, Vec<MetricValue>>, TrainError> {
-    let mut scores = BTreeMap::new();
-    for (index, task) in data.tasks.iter().enumerate() {
-        let s = evaluator.score(model, index, task, &task.validation, limit)?;
-        scores.insert(task.task.name.to_string(), s);
-    }
-    Ok(scores)
-}
-
 /// Trains `config` on `device` in run directory `run` (created if needed), resuming from its
 /// last checkpoint when `resume`; returns the final report (also written as `report.json` and
 /// `report.md`).
@@ -107,6 +95,44 @@ pub fn train(
     resume: bool,
     device: &Device,
 ) -> Result<Report, TrainError> {
+    if config.pretrain.is_some() {
+        return Err(TrainError::Config(
+            "this configuration pretrains (`pretrain`): run it with `pelt pretrain`".into(),
+        ));
+    }
+    prepare(config, run, resume)?;
+    let data = load_data(config, run, device)?;
+    let t = &config.train;
+    let evaluator = Evaluator {
+        batcher: &data.batcher,
+        tokenizer: &data.tokenizer,
+        train: t,
+        device: device.clone(),
+    };
+    let sizes: Vec<usize> = data.tasks.iter().map(|d| d.train.len()).collect();
+    let sampler = SamplerConfig {
+        batch_size: t.batch_size,
+        temperature: t.temperature,
+        mixed: t.mixed_tasks,
+        seed: t.seed,
+    };
+    let mut objective = TaskMixture {
+        data: &data,
+        sampler: TemperatureSampler::resume(&sizes, sampler, 0)?,
+        config: sampler,
+        sizes,
+        evaluator: &evaluator,
+        limit: t.eval_examples,
+    };
+    let autodiff = device.clone().autodiff();
+    let model = build_model(config, &data, &autodiff)?;
+    let (model, state) = optimise(config, run, resume, (model, &autodiff), &mut objective)?;
+    let best = model.load_trainable(run.join(BEST))?.valid();
+    final_report(config, run, &best, &data, &evaluator, &state)
+}
+
+/// Refuses to overwrite a finished or running run unless resuming; writes `config.json`.
+pub(crate) fn prepare(config: &RunConfig, run: &Path, resume: bool) -> Result<(), TrainError> {
     if !resume && !checkpoint::list(run)?.is_empty() {
         return Err(TrainError::Config(format!(
             "{} already holds a run (checkpoints/); pass --resume to continue it, or --out DIR \
@@ -118,11 +144,90 @@ pub fn train(
     let config_json = serde_json::to_vec_pretty(config)
         .map_err(|e| TrainError::Config(format!("cannot serialise the configuration: {e}")))?;
     pelt_weights::write_atomically(&run.join("config.json"), &config_json)?;
-    let device = device.clone();
-    let autodiff = device.clone().autodiff();
-    let data = load_data(config, run, &device)?;
+    Ok(())
+}
+
+/// What a run trains on and how it is validated: the task mixture of `pelt train`, or span
+/// corruption for `pelt pretrain`.
+pub(crate) trait Objective {
+    /// Positions the data source at micro-batch `position` (where a resumed run continues).
+    fn seek(&mut self, position: u64) -> Result<(), TrainError>;
+
+    /// The next micro-batch on `device`: model input, labels `[batch, tgt]`, examples.
+    fn next_batch(
+        &mut self,
+        device: &Device,
+    ) -> Result<(PeltInput, Tensor<2, Int>, usize), TrainError>;
+
+    /// Validates `model` (inference mode): the fields of the log line, and the score the best
+    /// model maximises.
+    fn validate(
+        &self,
+        model: &PeltModel,
+    ) -> Result<(serde_json::Map<String, serde_json::Value>, f64), TrainError>;
+}
+
+/// The spec's task mixture: temperature-sampled batches, generation-based validation.
+struct TaskMixture<'a> {
+    data: &'a Data,
+    sampler: TemperatureSampler,
+    config: SamplerConfig,
+    sizes: Vec<usize>,
+    evaluator: &'a Evaluator<'a>,
+    limit: usize,
+}
+
+impl Objective for TaskMixture<'_> {
+    fn seek(&mut self, position: u64) -> Result<(), TrainError> {
+        self.sampler = TemperatureSampler::resume(&self.sizes, self.config, position)?;
+        Ok(())
+    }
+
+    fn next_batch(
+        &mut self,
+        device: &Device,
+    ) -> Result<(PeltInput, Tensor<2, Int>, usize), TrainError> {
+        let plan = self
+            .sampler
+            .next()
+            .ok_or_else(|| TrainError::Config("the sampler ran dry".into()))?;
+        let batch = self.data.batcher.plan(&plan, &self.data.tasks)?;
+        let (input, labels) = crate::batches::to_input(&batch, device)?;
+        Ok((input, labels, batch.batch_size))
+    }
+
+    fn validate(
+        &self,
+        model: &PeltModel,
+    ) -> Result<(serde_json::Map<String, serde_json::Value>, f64), TrainError> {
+        let mut scores = BTreeMap::new();
+        for (index, task) in self.data.tasks.iter().enumerate() {
+            let s = self
+                .evaluator
+                .score(model, index, task, &task.validation, self.limit)?;
+            scores.insert(task.task.name.to_string(), s);
+        }
+        let avg = average(&scores);
+        eprintln!("validation average {avg:.2}");
+        let mut fields = serde_json::Map::new();
+        fields.insert("validation".into(), json!(scores));
+        fields.insert("average".into(), json!(avg));
+        Ok((fields, avg))
+    }
+}
+
+/// The optimisation loop shared by training and pretraining (spec section 6): AdamW with
+/// warm-up and linear decay, gradient accumulation, global-norm clipping, validation every
+/// `eval_every` steps keeping the best model in `best.safetensors`, atomic checkpoints with
+/// exact resume, `log.jsonl` and plots. Returns the final model and run state.
+pub(crate) fn optimise<O: Objective>(
+    config: &RunConfig,
+    run: &Path,
+    resume: bool,
+    (mut model, autodiff): (PeltModel, &Device),
+    objective: &mut O,
+) -> Result<(PeltModel, RunState), TrainError> {
     let t = &config.train;
-    let mut model = build_model(config, &data, &autodiff)?;
     let resume_from = if resume {
         checkpoint::list(run)?.pop()
     } else {
@@ -151,24 +256,7 @@ pub fn train(
         last_good = Some(dir);
     }
     let mut log = Log::open(run, state.log_lines)?;
-    let sizes: Vec<usize> = data.tasks.iter().map(|d| d.train.len()).collect();
-    let sampler_config = SamplerConfig {
-        batch_size: t.batch_size,
-        temperature: t.temperature,
-        mixed: t.mixed_tasks,
-        seed: t.seed,
-    };
-    let mut sampler = TemperatureSampler::resume(
-        &sizes,
-        sampler_config,
-        state.step * t.grad_accumulation as u64,
-    )?;
-    let evaluator = Evaluator {
-        batcher: &data.batcher,
-        tokenizer: &data.tokenizer,
-        train: t,
-        device: device.clone(),
-    };
+    objective.seek(state.step * t.grad_accumulation as u64)?;
     while state.step < t.steps {
         let started = Instant::now();
         let lr = learning_rate(state.step, t.steps, t.warmup_steps, t.learning_rate);
@@ -176,11 +264,7 @@ pub fn train(
         let mut loss_sum = 0.0;
         for _ in 0..t.grad_accumulation {
             let data_started = Instant::now();
-            let plan = sampler
-                .next()
-                .ok_or_else(|| TrainError::Config("the sampler ran dry".into()))?;
-            let batch = data.batcher.plan(&plan, &data.tasks)?;
-            let (input, labels) = crate::batches::to_input(&batch, &autodiff)?;
+            let (input, labels, examples) = objective.next_batch(autodiff)?;
             state.data_seconds += data_started.elapsed().as_secs_f64();
             let loss = model.loss(input, labels, t.label_smoothing)? / t.grad_accumulation as f64;
             let value: f32 = loss.clone().into_scalar();
@@ -193,7 +277,7 @@ pub fn train(
             }
             loss_sum += f64::from(value);
             accumulator.accumulate(&model, GradientsParams::from_grads(loss.backward(), &model));
-            state.examples += batch.batch_size as u64;
+            state.examples += examples as u64;
         }
         let mut grads = accumulator.grads();
         let norm = clip_global_norm(&model, &mut grads, t.max_grad_norm);
@@ -222,13 +306,13 @@ pub fn train(
             });
         }
         if state.step.is_multiple_of(t.eval_every) || state.step == t.steps {
-            let scores = validate(&model.valid(), &data, &evaluator, t.eval_examples)?;
-            let avg = average(&scores);
-            log.write(json!({"step": state.step, "validation": scores, "average": avg}))?;
-            eprintln!("\nstep {}: validation average {avg:.2}", state.step);
+            eprint!("\nstep {}: ", state.step);
+            let (mut fields, score) = objective.validate(&model.valid())?;
+            fields.insert("step".into(), json!(state.step));
+            log.write(serde_json::Value::Object(fields))?;
             write_plots(run)?;
-            if state.best.is_none_or(|(best, _)| avg > best) {
-                state.best = Some((avg, state.step));
+            if state.best.is_none_or(|(best, _)| score > best) {
+                state.best = Some((score, state.step));
                 model.save_trainable(run.join(BEST))?;
             }
             state.log_lines = log.lines;
@@ -242,8 +326,7 @@ pub fn train(
         }
     }
     eprintln!();
-    let best = model.load_trainable(run.join(BEST))?.valid();
-    final_report(config, run, &best, &data, &evaluator, &state)
+    Ok((model, state))
 }
 
 /// Evaluates `model` on every task's full validation and test sets beside the majority

@@ -15,9 +15,8 @@ use crate::error::TrainError;
 use crate::gradients::stable_param_ids;
 use crate::hub::resolve_model;
 
-/// The tokenizer file of `path` (a `tokenizer.json` or a directory holding one).
 /// The run's `tokenizer.json`: the configured file or directory, else the T5 model's own.
-fn tokenizer_file(config: &RunConfig) -> Result<PathBuf, TrainError> {
+pub(crate) fn tokenizer_file(config: &RunConfig) -> Result<PathBuf, TrainError> {
     let path = match (&config.tokenizer, &config.t5) {
         (Some(path), _) => path.clone(),
         (None, Backbone::Path(model)) => resolve_model(model)?,
@@ -176,11 +175,7 @@ pub fn build_model(
     data: &Data,
     device: &Device,
 ) -> Result<PeltModel, TrainError> {
-    device.seed(config.train.seed);
-    let t5 = match &config.t5 {
-        Backbone::Path(path) => T5Model::load(resolve_model(path)?, device)?,
-        Backbone::Random(json) => T5Config::from_json(&json.to_string())?.init(device),
-    };
+    let t5 = backbone(config, device)?;
     let mut pelt = config.pelt.clone();
     let max_images = data.tasks.iter().map(|t| t.task.images).max().unwrap_or(0);
     if max_images > 0 && pelt.visual.is_none() {
@@ -203,6 +198,15 @@ pub fn build_model(
         });
     }
     Ok(stable_param_ids(PeltModel::new(t5, pelt)?))
+}
+
+/// The run's T5 on `device`: loaded, or random from the seed.
+pub(crate) fn backbone(config: &RunConfig, device: &Device) -> Result<T5Model, TrainError> {
+    device.seed(config.train.seed);
+    Ok(match &config.t5 {
+        Backbone::Path(path) => T5Model::load(resolve_model(path)?, device)?,
+        Backbone::Random(json) => T5Config::from_json(&json.to_string())?.init(device),
+    })
 }
 
 /// CLIP patch features `[1, 1, patches, hidden]` of one image file, with the run's CLIP.
