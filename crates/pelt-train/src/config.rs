@@ -301,13 +301,21 @@ mod tests {
             let path = entry.unwrap().path();
             let config =
                 RunConfig::from_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            assert_eq!(config.pelt.tasks.len(), config.tasks.len());
+            match config.pretrain {
+                Some(_) => assert_eq!(config.pelt.tasks, [PRETRAIN_TASK]),
+                None => assert_eq!(config.pelt.tasks.len(), config.tasks.len()),
+            }
             names.push(path.file_name().unwrap().to_string_lossy().to_string());
         }
         names.sort();
         assert_eq!(
             names,
-            ["default.json", "glue-t5-base.json", "vl-t5-base-clip.json"]
+            [
+                "default.json",
+                "glue-t5-base.json",
+                "pretrain-t5-mini.json",
+                "vl-t5-base-clip.json"
+            ]
         );
     }
 
@@ -357,5 +365,30 @@ mod tests {
         .unwrap();
         let err = RunConfig::from_file(&path).unwrap_err().to_string();
         assert!(err.contains("`tasks` is empty"), "{err}");
+    }
+
+    #[test]
+    fn pretraining_configurations_are_checked() {
+        let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+        let mut config = RunConfig::from_file(configs.join("pretrain-t5-mini.json")).unwrap();
+        assert!(
+            config
+                .set("pelt.method=hyperpelt")
+                .unwrap_err()
+                .to_string()
+                .contains("full")
+        );
+        let mut config2 = RunConfig::from_file(configs.join("pretrain-t5-mini.json")).unwrap();
+        let err = config2
+            .set("pretrain.input_length=2")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("input_length"), "{err}");
+        config.tasks.push(TaskSource {
+            name: "rte".into(),
+            dir: "rte".into(),
+        });
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("takes no `tasks`"), "{err}");
     }
 }

@@ -1,0 +1,254 @@
+//! `cargo xtask compare`: the paper's method comparison at our scale (docs/results.md). Every
+//! method trains the default configuration (bundled tasks, bundled backbone, same steps) with
+//! several seeds; the reports are summarised as mean ± sample standard deviation per task and
+//! on average, with trainable parameters and training throughput.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+const HELP: &str = "\
+cargo xtask compare [--methods LIST] [--seeds LIST] [--out FILE] [--runs DIR] [-- PELT_ARGS]
+
+Trains configs/default.json once per method and seed (`pelt train --method M --set
+train.seed=S --out RUNS/M-seed-S`; a finished run is reused, an unfinished one resumed), then
+writes the comparison table.
+
+  --methods LIST   default full,adapters,prefix,hyperformer,hyperprefix,hyperpelt
+  --seeds LIST     default 1,2,3
+  --runs DIR       default runs/compare
+  --out FILE       default docs/results.md
+  -- PELT_ARGS     passed to every `pelt train` (e.g. --set train.steps=100)
+";
+
+/// Mean and sample standard deviation.
+fn mean_std(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = if values.len() > 1 {
+        values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
+    (mean, var.sqrt())
+}
+
+fn cell(values: &[f64]) -> String {
+    let (mean, std) = mean_std(values);
+    format!("{mean:.2} ± {std:.2}")
+}
+
+/// `task metric` → test values of one method over its seeds.
+type Scores = BTreeMap<String, Vec<f64>>;
+
+/// What one method's runs measured.
+#[derive(Default)]
+struct Summary {
+    scores: Scores,
+    averages: Vec<f64>,
+    baselines: BTreeMap<String, f64>,
+    trainable: f64,
+    backbone: f64,
+    examples_per_second: Vec<f64>,
+}
+
+fn summarise(reports: &[Value]) -> Result<Summary> {
+    let mut s = Summary::default();
+    for report in reports {
+        let mut all = Vec::new();
+        for task in report["tasks"].as_array().context("report without tasks")? {
+            let name = task["task"].as_str().unwrap_or("?");
+            for (m, b) in task["test"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .zip(task["baseline"].as_array().into_iter().flatten())
+            {
+                let key = format!("{name} {}", m["metric"].as_str().unwrap_or("?"));
+                let value = m["value"].as_f64().context("metric value")?;
+                all.push(value);
+                s.scores.entry(key.clone()).or_default().push(value);
+                s.baselines
+                    .insert(key, b["value"].as_f64().unwrap_or(f64::NAN));
+            }
+        }
+        s.averages
+            .push(all.iter().sum::<f64>() / all.len().max(1) as f64);
+        s.trainable = report["trainable"].as_f64().unwrap_or(0.0);
+        s.backbone = report["backbone_params"].as_f64().unwrap_or(0.0);
+        s.examples_per_second
+            .push(report["examples_per_second"].as_f64().unwrap_or(0.0));
+    }
+    Ok(s)
+}
+
+/// The Markdown table of `methods` (in order) with their summaries.
+fn table(methods: &[(String, Summary)], seeds: &[u64], command: &str) -> String {
+    let mut keys: Vec<String> = methods
+        .iter()
+        .flat_map(|(_, s)| s.scores.keys().cloned())
+        .collect();
+    keys.sort();
+    keys.dedup();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Test scores (×100), mean ± sample standard deviation over seeds {seeds:?}; regenerate \
+         with `{command}`.\n"
+    );
+    let _ = write!(out, "| method | trainable (% of backbone) | examples/s |");
+    for k in &keys {
+        let _ = write!(out, " {k} |");
+    }
+    let _ = writeln!(out, " average |");
+    let _ = writeln!(out, "|---|---:|---:|{}---:|", "---:|".repeat(keys.len()));
+    if let Some((_, first)) = methods.first() {
+        let _ = write!(out, "| majority baseline | - | - |");
+        for k in &keys {
+            let _ = write!(
+                out,
+                " {:.2} |",
+                first.baselines.get(k).copied().unwrap_or(f64::NAN)
+            );
+        }
+        let base: Vec<f64> = keys
+            .iter()
+            .filter_map(|k| first.baselines.get(k))
+            .copied()
+            .collect();
+        let _ = writeln!(
+            out,
+            " {:.2} |",
+            base.iter().sum::<f64>() / base.len().max(1) as f64
+        );
+    }
+    for (method, s) in methods {
+        let (eps, _) = mean_std(&s.examples_per_second);
+        let _ = write!(
+            out,
+            "| {method} | {:.0} ({:.3} %) | {eps:.1} |",
+            s.trainable,
+            100.0 * s.trainable / s.backbone.max(1.0)
+        );
+        for k in &keys {
+            let _ = write!(
+                out,
+                " {} |",
+                s.scores.get(k).map_or("-".into(), |v| cell(v))
+            );
+        }
+        let _ = writeln!(out, " {} |", cell(&s.averages));
+    }
+    out
+}
+
+fn list<T: std::str::FromStr>(text: &str, what: &str) -> Result<Vec<T>> {
+    text.split(',')
+        .map(|x| {
+            x.trim()
+                .parse()
+                .map_err(|_| anyhow::anyhow!("{what}: `{x}`"))
+        })
+        .collect()
+}
+
+/// Runs (or reuses) every method × seed and writes the table to `--out`.
+pub fn compare(root: &Path, args: &[String]) -> Result<()> {
+    let (ours, pelt_args) = match args.iter().position(|a| a == "--") {
+        Some(i) => (&args[..i], &args[i + 1..]),
+        None => (args, &[][..]),
+    };
+    let mut methods: Vec<String> = "full,adapters,prefix,hyperformer,hyperprefix,hyperpelt"
+        .split(',')
+        .map(String::from)
+        .collect();
+    let mut seeds: Vec<u64> = vec![1, 2, 3];
+    let mut out = root.join("docs/results.md");
+    let mut runs = root.join("runs/compare");
+    let mut it = ours.iter();
+    while let Some(a) = it.next() {
+        let mut value = || it.next().with_context(|| format!("{a} needs a value"));
+        match a.as_str() {
+            "--methods" => methods = list(value()?, "--methods")?,
+            "--seeds" => seeds = list(value()?, "--seeds")?,
+            "--out" => out = root.join(value()?),
+            "--runs" => runs = root.join(value()?),
+            "--help" | "-h" => {
+                print!("{HELP}");
+                return Ok(());
+            }
+            other => bail!("unknown option `{other}`\n\n{HELP}"),
+        }
+    }
+    let mut summaries = Vec::new();
+    for method in &methods {
+        let mut reports = Vec::new();
+        for seed in &seeds {
+            let dir = runs.join(format!("{method}-seed-{seed}"));
+            let report = dir.join("report.json");
+            if !report.is_file() {
+                let mut a: Vec<String> = vec![
+                    "train".into(),
+                    "--method".into(),
+                    method.clone(),
+                    "--set".into(),
+                    format!("train.seed={seed}"),
+                    "--out".into(),
+                    dir.display().to_string(),
+                ];
+                if dir.join("checkpoints").is_dir() {
+                    a.push("--resume".into());
+                }
+                a.extend(pelt_args.iter().cloned());
+                crate::pelt(root, &a)?;
+            }
+            let text = std::fs::read_to_string(&report)
+                .with_context(|| format!("reading {}", report.display()))?;
+            reports.push(serde_json::from_str::<Value>(&text)?);
+        }
+        summaries.push((method.clone(), summarise(&reports)?));
+    }
+    let command = format!("cargo xtask compare {}", args.join(" "));
+    let text = table(&summaries, &seeds, command.trim());
+    std::fs::write(&out, &text).with_context(|| format!("writing {}", out.display()))?;
+    print!("{text}");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mean_and_sample_deviation() {
+        let (m, s) = mean_std(&[1.0, 2.0, 3.0]);
+        assert_eq!(m, 2.0);
+        assert!((s - 1.0).abs() < 1e-12);
+        assert_eq!(mean_std(&[5.0]), (5.0, 0.0));
+    }
+
+    #[test]
+    fn reports_are_summarised_per_task_metric() {
+        let report = |acc: f64| {
+            serde_json::json!({"trainable": 10, "backbone_params": 1000,
+                "examples_per_second": 4.0,
+                "tasks": [{"task": "t", "test": [{"metric": "accuracy", "value": acc}],
+                           "baseline": [{"metric": "accuracy", "value": 50.0}]}]})
+        };
+        let s = summarise(&[report(60.0), report(70.0)]).unwrap();
+        assert_eq!(s.scores["t accuracy"], vec![60.0, 70.0]);
+        assert_eq!(s.averages, vec![60.0, 70.0]);
+        let text = table(&[("hyperpelt".into(), s)], &[1, 2], "cargo xtask compare");
+        assert!(
+            text.contains("| hyperpelt | 10 (1.000 %) | 4.0 | 65.00 ± 7.07 | 65.00 ± 7.07 |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("| majority baseline | - | - | 50.00 | 50.00 |"),
+            "{text}"
+        );
+    }
+}
