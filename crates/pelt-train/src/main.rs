@@ -194,6 +194,19 @@ fn run_config(args: &mut Args) -> Result<RunConfig> {
     Ok(config)
 }
 
+/// Runs a training loop with Ctrl-C / SIGTERM handled: the loop finishes its step and writes a
+/// checkpoint, and the process exits with status 130 (`--resume` continues it).
+fn interruptible<T>(run: impl FnOnce() -> Result<T, TrainError>) -> Result<T> {
+    ctrlc::set_handler(pelt_train::interrupt).context("cannot install a signal handler")?;
+    match run() {
+        Err(stop @ TrainError::Interrupted { .. }) => {
+            eprintln!("{stop}");
+            std::process::exit(130);
+        }
+        other => Ok(other?),
+    }
+}
+
 fn main() -> Result<()> {
     let mut argv: Vec<String> = std::env::args().skip(1).collect();
     if argv.is_empty() {
@@ -228,15 +241,7 @@ fn main() -> Result<()> {
             let resume = args.flag("--resume");
             let config = run_config(&mut args)?;
             args.finish()?;
-            // Ctrl-C / SIGTERM: finish the step, write a checkpoint, exit with status 130.
-            ctrlc::set_handler(pelt_train::interrupt).context("cannot install a signal handler")?;
-            let report = match train(&config, &out, resume, &device) {
-                Err(stop @ TrainError::Interrupted { .. }) => {
-                    eprintln!("{stop}");
-                    std::process::exit(130);
-                }
-                other => other?,
-            };
+            let report = interruptible(|| train(&config, &out, resume, &device))?;
             println!("{}", report.markdown());
             println!("run directory: {}", out.display());
         }
@@ -254,14 +259,7 @@ fn main() -> Result<()> {
                 config.set(&assignment)?;
             }
             args.finish()?;
-            ctrlc::set_handler(pelt_train::interrupt).context("cannot install a signal handler")?;
-            let report = match pretrain(&config, &out, resume, &device) {
-                Err(stop @ TrainError::Interrupted { .. }) => {
-                    eprintln!("{stop}");
-                    std::process::exit(130);
-                }
-                other => other?,
-            };
+            let report = interruptible(|| pretrain(&config, &out, resume, &device))?;
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
         "eval" => {
