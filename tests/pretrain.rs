@@ -11,8 +11,9 @@ use std::path::Path;
 
 use burn::prelude::*;
 use common::{fresh_dir, read, root};
+use pelt_hyper::{Method, PeltConfig};
 use pelt_t5::{T5Input, T5Model};
-use pelt_train::{RunConfig, pretrain};
+use pelt_train::{PretrainConfig, RunConfig, TrainConfig, pretrain};
 
 /// A small corpus of the bundled task sentences: 200 training documents, 40 held-out ones.
 fn corpus(dir: &Path) {
@@ -39,22 +40,32 @@ fn corpus(dir: &Path) {
     write("heldout.jsonl", &sentences[400..]);
 }
 
+/// The end-to-end tests' tiny T5 (`common::tiny_config`), pretrained on `corpus` for `steps`.
 fn tiny_pretrain_config(corpus: &Path, steps: u64) -> RunConfig {
-    let json = serde_json::json!({
-        "t5": {"random": {"vocab_size": 32128, "d_model": 16, "d_kv": 8, "d_ff": 32,
-                          "num_layers": 1, "num_decoder_layers": 1, "num_heads": 2,
-                          "dropout_rate": 0.0}},
-        "tokenizer": root().join("datasets/t5-tokenizer"),
-        "data": root().join("datasets"),
-        "tasks": [],
-        "pretrain": {"corpus": corpus.join("train.jsonl"), "heldout": corpus.join("heldout.jsonl"),
-                     "input_length": 24, "heldout_chunks": 8},
-        "pelt": {"method": "full"},
-        "train": {"steps": steps, "batch_size": 4, "warmup_steps": 1, "eval_every": 2,
-                  "eval_batch_size": 4, "label_smoothing": 0.0, "learning_rate": 1e-2,
-                  "keep_last": 2, "log_every": 1}
+    let mut config = common::tiny_config();
+    config.clip = None;
+    config.tasks.clear();
+    config.pretrain = Some(PretrainConfig {
+        corpus: corpus.join("train.jsonl"),
+        heldout: corpus.join("heldout.jsonl"),
+        input_length: 24,
+        noise_density: 0.15,
+        mean_noise_span_length: 3.0,
+        heldout_chunks: 8,
     });
-    let mut config: RunConfig = serde_json::from_value(json).unwrap();
+    config.pelt = PeltConfig::new(Method::Full, &[]);
+    config.train = TrainConfig {
+        steps,
+        batch_size: 4,
+        warmup_steps: 1,
+        eval_every: 2,
+        eval_batch_size: 4,
+        label_smoothing: 0.0,
+        learning_rate: 1e-2,
+        keep_last: 2,
+        log_every: 1,
+        ..TrainConfig::default()
+    };
     config.sync_tasks();
     config.validate().unwrap();
     config

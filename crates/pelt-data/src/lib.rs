@@ -50,5 +50,5 @@ pub use record::{Example, Origin, RawLabel, Record};
 pub use registry::task;
 pub use report::ReadReport;
 pub use sampler::{BatchPlan, SamplerConfig, TemperatureSampler};
-pub use span_corruption::{Corrupted, SpanCorruption, numpy_shuffle};
+pub use span_corruption::{Corrupted, SpanCorruption};
 pub use task::{LabelKind, Metric, SplitPolicy, TaskSpec, score_target};

@@ -60,7 +60,7 @@ fn random_interval(rng: &mut Mt19937, max: usize) -> usize {
 
 /// `np.random.shuffle(items)` on a legacy `RandomState` (a backward Fisher-Yates shuffle).
 /// Vectors are far below `u32::MAX` elements, NumPy's bound for 32-bit draws.
-pub fn numpy_shuffle<T>(rng: &mut Mt19937, items: &mut [T]) {
+fn numpy_shuffle<T>(rng: &mut Mt19937, items: &mut [T]) {
     for i in (1..items.len()).rev() {
         let j = random_interval(rng, i);
         items.swap(i, j);
