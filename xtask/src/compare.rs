@@ -10,12 +10,14 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
+use crate::results::{cell, list, mean_std, train_once, write_section};
+
 const HELP: &str = "\
 cargo xtask compare [--methods LIST] [--seeds LIST] [--out FILE] [--runs DIR] [-- PELT_ARGS]
 
 Trains configs/default.json once per method and seed (`pelt train --method M --set
 train.seed=S --out RUNS/M-seed-S`; a finished run is reused, an unfinished one resumed), then
-writes the comparison table.
+writes the comparison table into its section of --out (the rest of the file is kept).
 
   --methods LIST   default full,adapters,prefix,hyperformer,hyperprefix,hyperpelt
   --seeds LIST     default 1,2,3
@@ -23,23 +25,6 @@ writes the comparison table.
   --out FILE       default docs/results.md
   -- PELT_ARGS     passed to every `pelt train` (e.g. --set train.steps=100)
 ";
-
-/// Mean and sample standard deviation.
-fn mean_std(values: &[f64]) -> (f64, f64) {
-    let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    let var = if values.len() > 1 {
-        values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)
-    } else {
-        0.0
-    };
-    (mean, var.sqrt())
-}
-
-fn cell(values: &[f64]) -> String {
-    let (mean, std) = mean_std(values);
-    format!("{mean:.2} ± {std:.2}")
-}
 
 /// `task metric` → test values of one method over its seeds.
 type Scores = BTreeMap<String, Vec<f64>>;
@@ -145,16 +130,6 @@ fn table(methods: &[(String, Summary)], seeds: &[u64], command: &str) -> String 
     out
 }
 
-fn list<T: std::str::FromStr>(text: &str, what: &str) -> Result<Vec<T>> {
-    text.split(',')
-        .map(|x| {
-            x.trim()
-                .parse()
-                .map_err(|_| anyhow::anyhow!("{what}: `{x}`"))
-        })
-        .collect()
-}
-
 /// Runs (or reuses) every method × seed and writes the table to `--out`.
 pub fn compare(root: &Path, args: &[String]) -> Result<()> {
     let (ours, pelt_args) = match args.iter().position(|a| a == "--") {
@@ -188,32 +163,20 @@ pub fn compare(root: &Path, args: &[String]) -> Result<()> {
         let mut reports = Vec::new();
         for seed in &seeds {
             let dir = runs.join(format!("{method}-seed-{seed}"));
-            let report = dir.join("report.json");
-            if !report.is_file() {
-                let mut a: Vec<String> = vec![
-                    "train".into(),
-                    "--method".into(),
-                    method.clone(),
-                    "--set".into(),
-                    format!("train.seed={seed}"),
-                    "--out".into(),
-                    dir.display().to_string(),
-                ];
-                if dir.join("checkpoints").is_dir() {
-                    a.push("--resume".into());
-                }
-                a.extend(pelt_args.iter().cloned());
-                crate::pelt(root, &a)?;
-            }
-            let text = std::fs::read_to_string(&report)
-                .with_context(|| format!("reading {}", report.display()))?;
-            reports.push(serde_json::from_str::<Value>(&text)?);
+            let mut a: Vec<String> = vec![
+                "--method".into(),
+                method.clone(),
+                "--set".into(),
+                format!("train.seed={seed}"),
+            ];
+            a.extend(pelt_args.iter().cloned());
+            reports.push(train_once(root, &dir, &a)?);
         }
         summaries.push((method.clone(), summarise(&reports)?));
     }
     let command = format!("cargo xtask compare {}", args.join(" "));
     let text = table(&summaries, &seeds, command.trim());
-    std::fs::write(&out, &text).with_context(|| format!("writing {}", out.display()))?;
+    write_section(&out, "compare", &text)?;
     print!("{text}");
     Ok(())
 }
@@ -221,14 +184,6 @@ pub fn compare(root: &Path, args: &[String]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mean_and_sample_deviation() {
-        let (m, s) = mean_std(&[1.0, 2.0, 3.0]);
-        assert_eq!(m, 2.0);
-        assert!((s - 1.0).abs() < 1e-12);
-        assert_eq!(mean_std(&[5.0]), (5.0, 0.0));
-    }
 
     #[test]
     fn reports_are_summarised_per_task_metric() {

