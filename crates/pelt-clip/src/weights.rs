@@ -31,6 +31,11 @@ pub fn load_vision_model(
     device: &Device,
 ) -> Result<(ClipVisionConfig, ClipVisionModel), ClipError> {
     let path = path.as_ref();
+    // A path that does not exist is named as given, not as the `config.json` derived from it.
+    std::fs::metadata(path).map_err(|source| ClipError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let dir = if path.is_dir() {
         path
     } else {
@@ -185,6 +190,18 @@ mod tests {
             ClipError::Weights(WeightsError::Mismatch { problems, .. }) => problems,
             other => panic!("expected a mismatch, got {other}"),
         }
+    }
+
+    #[test]
+    fn a_missing_model_path_is_named_as_given() {
+        let path = Path::new("/nonexistent/clip-vit/model.safetensors");
+        let error = load_vision_model(path, &Device::default()).expect_err("no such path");
+        assert!(matches!(error, ClipError::Io { .. }), "{error}");
+        let text = error.to_string();
+        assert!(
+            text.starts_with("/nonexistent/clip-vit/model.safetensors: "),
+            "{text}"
+        );
     }
 
     #[test]

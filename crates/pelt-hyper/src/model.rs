@@ -181,10 +181,15 @@ impl PeltModel {
     /// T5's input for a batch: text tokens, visual tokens appended after them, insertions.
     pub fn t5_input(&self, input: PeltInput) -> Result<T5Input, HyperError> {
         let insertions = self.insertions(&input)?;
+        let invalid = |e: pelt_t5::T5Error| HyperError::Input(e.to_string());
         let mut t5_input = T5Input::new(input.input_ids).pelt(insertions);
-        t5_input.attention_mask = input.attention_mask;
+        if let Some(mask) = input.attention_mask {
+            t5_input = t5_input.mask(mask).map_err(invalid)?;
+        }
         if let (Some(features), Some(visual)) = (input.images, &self.visual) {
-            t5_input = t5_input.append(visual.forward(features), None);
+            t5_input = t5_input
+                .append(visual.forward(features), None)
+                .map_err(invalid)?;
         }
         Ok(t5_input)
     }

@@ -131,6 +131,7 @@ fn broadcast_generation_has_the_gradients_of_per_example_generation() {
     let insertions = pelt_hyper::assemble(&sets, &case.model.layout);
     let t5_input = pelt_t5::T5Input::new(input.input_ids)
         .mask(input.attention_mask.unwrap())
+        .unwrap()
         .pelt(insertions);
     let logits = case.model.t5.forward(t5_input, decoder_ids);
     let per_example = pelt_t5::cross_entropy(logits, labels, 0.1);

@@ -47,7 +47,9 @@ fn zero_generators_without_prefixes_give_exactly_plain_t5() {
         "hyper.adapters",
     );
     let ours = model.forward(input.clone(), decoder_ids.clone()).unwrap();
-    let plain = T5Input::new(input.input_ids).mask(input.attention_mask.unwrap());
+    let plain = T5Input::new(input.input_ids)
+        .mask(input.attention_mask.unwrap())
+        .unwrap();
     let reference = tiny_t5(&device).forward(plain, decoder_ids);
     assert_eq!(max_abs_diff(ours, reference), 0.0);
 }
@@ -145,6 +147,7 @@ fn the_materialised_export_equals_the_hypernetwork_path() {
         let t5 = materialised.apply(tiny_t5(&device)).unwrap();
         let static_input = T5Input::new(input.input_ids)
             .mask(input.attention_mask.unwrap())
+            .unwrap()
             .pelt(materialised.insertions());
         let ours = t5.forward(static_input, decoder_ids);
         let error = relative_error(ours, hyper);
@@ -222,6 +225,22 @@ fn bad_batches_are_refused_with_the_reason() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("3 examples but 1 task"), "{err}");
+    // ids [3, src] with a mask one column short: an error naming both shapes, not a panic.
+    let [batch, src] = input.input_ids.dims();
+    let narrow = PeltInput {
+        attention_mask: Some(Tensor::ones([batch, src - 1], &device)),
+        ..input.clone()
+    };
+    let err = case
+        .model
+        .forward(narrow, decoder_ids.clone())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!("attention_mask has shape [{batch}, {}]", src - 1))
+            && err.contains(&format!("[{batch}, {src}], the shape of input_ids")),
+        "{err}"
+    );
     let images = input.with_images(Tensor::zeros([3, 1, 4, 24], &device));
     let err = case
         .model

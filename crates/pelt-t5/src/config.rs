@@ -78,6 +78,10 @@ impl From<FeedForwardProj> for String {
     }
 }
 
+/// The `model_type` values whose checkpoints this crate reads: T5 (v1.0, v1.1, FLAN-T5) and
+/// mT5 share one architecture.
+pub const T5_MODEL_TYPES: [&str; 2] = ["t5", "mt5"];
+
 /// The shape of a T5 model, with Hugging Face field names and defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct T5Config {
@@ -208,10 +212,24 @@ impl T5Config {
     /// Parses and validates the text of a `config.json`. Fields a T5 does not use
     /// (`architectures`, `task_specific_params`, ...) are ignored.
     pub fn from_json(text: &str) -> Result<Self, T5Error> {
-        let config: Self = serde_json::from_str(text).map_err(|e| T5Error::ConfigParse {
+        let parse_error = |e: serde_json::Error| T5Error::ConfigParse {
             path: "config.json".into(),
             reason: e.to_string(),
-        })?;
+        };
+        let json: serde_json::Value = serde_json::from_str(text).map_err(parse_error)?;
+        // A configuration without `model_type` is taken as T5; another model's is refused
+        // rather than read with T5 defaults for every field it lacks.
+        if let Some(model_type) = json.get("model_type") {
+            if !T5_MODEL_TYPES.iter().any(|t| model_type == t) {
+                return Err(T5Error::ConfigValue {
+                    field: "model_type",
+                    reason: format!(
+                        "{model_type} is not a T5-family model (expected one of {T5_MODEL_TYPES:?})"
+                    ),
+                });
+            }
+        }
+        let config: Self = serde_json::from_value(json).map_err(parse_error)?;
         config.validate()?;
         Ok(config)
     }
@@ -356,6 +374,19 @@ mod tests {
         ] {
             let err = T5Config::from_json(json).unwrap_err();
             assert!(err.to_string().contains(field), "{json}: {err}");
+        }
+    }
+
+    #[test]
+    fn other_model_types_are_refused_by_name() {
+        let err = T5Config::from_json(r#"{"model_type": "bart", "d_model": 768}"#).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("model_type") && text.contains("\"bart\""),
+            "{text}"
+        );
+        for ok in [r#"{"model_type": "t5"}"#, r#"{"model_type": "mt5"}"#, "{}"] {
+            T5Config::from_json(ok).unwrap();
         }
     }
 

@@ -32,6 +32,20 @@ pub enum T5Error {
     /// The checkpoint could not be read or does not match the configuration.
     #[error(transparent)]
     Weights(#[from] pelt_weights::WeightsError),
+    /// `config.json` ties the output layer to the shared embedding, but the checkpoint holds an
+    /// `lm_head.weight` with other values.
+    #[error(
+        "{path}: tensor `lm_head.weight` differs from the shared embedding, but config.json sets \
+         tie_word_embeddings: true (Hugging Face would silently replace it with the shared \
+         embedding); set tie_word_embeddings: false to use the file's output layer"
+    )]
+    TiedHeadDiffers {
+        /// Checkpoint file.
+        path: PathBuf,
+    },
+    /// Parts of a [`T5Input`](crate::T5Input) disagree in shape.
+    #[error("invalid T5 input: {0}")]
+    Input(String),
     /// The tokenizer file could not be loaded or used.
     #[error("{path}: tokenizer: {reason}")]
     Tokenizer {

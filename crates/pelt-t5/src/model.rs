@@ -9,21 +9,28 @@ use burn::tensor::module::embedding;
 use crate::block::{CrossContext, LayerCache};
 use crate::config::T5Config;
 use crate::dense::{dense, fold_matmul};
+use crate::error::T5Error;
 use crate::insertions::Insertions;
 use crate::stack::{T5Stack, padding_bias};
 
-/// The encoder's input: token ids, their mask, and optional insertions.
+/// The encoder's input: token ids, their mask, and optional insertions. The builder checks
+/// shapes as parts are added, so a built input is consistent and [`T5Model::encode`] takes it
+/// without further checks.
 #[derive(Debug, Clone)]
 pub struct T5Input {
     /// Token ids `[batch, src]`.
-    pub input_ids: Tensor<2, Int>,
+    input_ids: Tensor<2, Int>,
     /// 1 for tokens, 0 for padding, `[batch, src]`; all ones when absent.
-    pub attention_mask: Option<Tensor<2, Int>>,
+    attention_mask: Option<Tensor<2, Int>>,
     /// Embeddings appended after the text tokens (visual tokens), `[batch, extra, d_model]`,
     /// with their mask `[batch, extra]` (all ones when absent).
-    pub appended: Option<(Tensor<3>, Option<Tensor<2, Int>>)>,
+    appended: Option<(Tensor<3>, Option<Tensor<2, Int>>)>,
     /// Prefixes and adapters for every layer; none means plain T5.
-    pub insertions: Insertions,
+    insertions: Insertions,
+}
+
+fn shape_error(what: &str, got: &[usize], expected: String) -> T5Error {
+    T5Error::Input(format!("{what} has shape {got:?}; expected {expected}"))
 }
 
 impl T5Input {
@@ -37,23 +44,59 @@ impl T5Input {
         }
     }
 
-    /// Sets the padding mask `[batch, src]` (1 token, 0 padding).
-    pub fn mask(mut self, attention_mask: Tensor<2, Int>) -> Self {
+    /// Sets the padding mask `[batch, src]` (1 token, 0 padding); an error naming both shapes
+    /// when it does not match `input_ids`.
+    pub fn mask(mut self, attention_mask: Tensor<2, Int>) -> Result<Self, T5Error> {
+        let ids = self.input_ids.dims();
+        if attention_mask.dims() != ids {
+            return Err(shape_error(
+                "attention_mask",
+                &attention_mask.dims(),
+                format!("{ids:?}, the shape of input_ids"),
+            ));
+        }
         self.attention_mask = Some(attention_mask);
-        self
+        Ok(self)
     }
 
     /// Appends `embeds: [batch, extra, d_model]` after the text tokens, with an optional
-    /// mask `[batch, extra]`.
-    pub fn append(mut self, embeds: Tensor<3>, mask: Option<Tensor<2, Int>>) -> Self {
+    /// mask `[batch, extra]`; an error naming the shapes when the batch or `extra` differ.
+    pub fn append(
+        mut self,
+        embeds: Tensor<3>,
+        mask: Option<Tensor<2, Int>>,
+    ) -> Result<Self, T5Error> {
+        let [batch, _] = self.input_ids.dims();
+        let [rows, extra, _] = embeds.dims();
+        if rows != batch {
+            return Err(shape_error(
+                "appended embeddings",
+                &embeds.dims(),
+                format!("[{batch}, extra, d_model] (input_ids has batch {batch})"),
+            ));
+        }
+        if let Some(m) = &mask {
+            if m.dims() != [batch, extra] {
+                return Err(shape_error(
+                    "the appended embeddings' mask",
+                    &m.dims(),
+                    format!("[{batch}, {extra}]"),
+                ));
+            }
+        }
         self.appended = Some((embeds, mask));
-        self
+        Ok(self)
     }
 
     /// Sets the parameter-efficient insertions.
     pub fn pelt(mut self, insertions: Insertions) -> Self {
         self.insertions = insertions;
         self
+    }
+
+    /// Token ids `[batch, src]`.
+    pub fn input_ids(&self) -> &Tensor<2, Int> {
+        &self.input_ids
     }
 }
 
@@ -258,5 +301,45 @@ impl DecoderCache {
             layers: self.layers.iter().map(|l| l.select_rows(rows)).collect(),
             len: self.len,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_parts_of_other_shapes_are_errors_naming_them() {
+        let device = Device::default();
+        let input = || T5Input::new(Tensor::zeros([2, 6], &device));
+        let err = input()
+            .mask(Tensor::ones([2, 5], &device))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("attention_mask has shape [2, 5]") && err.contains("[2, 6]"),
+            "{err}"
+        );
+        let err = input()
+            .append(Tensor::zeros([3, 4, 8], &device), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("[3, 4, 8]") && err.contains("batch 2"),
+            "{err}"
+        );
+        let wrong_mask = Some(Tensor::ones([2, 3], &device));
+        let err = input()
+            .append(Tensor::zeros([2, 4, 8], &device), wrong_mask)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("[2, 3]") && err.contains("[2, 4]"), "{err}");
+        let ok = input().mask(Tensor::ones([2, 6], &device)).and_then(|i| {
+            i.append(
+                Tensor::zeros([2, 4, 8], &device),
+                Some(Tensor::ones([2, 4], &device)),
+            )
+        });
+        assert!(ok.is_ok());
     }
 }

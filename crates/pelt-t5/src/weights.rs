@@ -50,15 +50,30 @@ impl T5Model {
         ] {
             loader.alias(alias);
         }
-        model.shared =
-            Param::from_tensor(loader.take(shared_name, [config.vocab_size, config.d_model]));
+        let shape = [config.vocab_size, config.d_model];
+        let shared = loader.take_values(shared_name, &shape);
         load_stack(&mut loader, "encoder", &mut model.encoder);
         load_stack(&mut loader, "decoder", &mut model.decoder);
-        match &mut model.lm_head {
-            Some(head) => load_linear(&mut loader, "lm_head", head),
-            None => loader.alias("lm_head.weight"),
-        }
+        // A tied model's output layer is `shared`; a file whose `lm_head.weight` holds other
+        // values was trained untied, and Hugging Face would silently replace them.
+        let untied_head = match &mut model.lm_head {
+            Some(head) => {
+                load_linear(&mut loader, "lm_head", head);
+                false
+            }
+            None => {
+                loader.contains("lm_head.weight")
+                    && loader.take_values("lm_head.weight", &shape) != shared
+            }
+        };
         loader.finish()?;
+        if untied_head {
+            return Err(T5Error::TiedHeadDiffers {
+                path: checkpoint.path().to_path_buf(),
+            });
+        }
+        model.shared =
+            Param::from_tensor(Tensor::from_data(TensorData::new(shared, shape), device));
         Ok(model)
     }
 }

@@ -56,7 +56,9 @@ fn bundled_model_matches_transformers() {
     }
 
     let model = T5Model::load(bundled(), &device).unwrap();
-    let input = T5Input::new(expected.ints("input_ids")).mask(expected.ints("attention_mask"));
+    let input = T5Input::new(expected.ints("input_ids"))
+        .mask(expected.ints("attention_mask"))
+        .unwrap();
     let encoded = model.encode(input.clone());
     assert_close(
         "encoder states",

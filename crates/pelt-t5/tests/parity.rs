@@ -16,7 +16,9 @@ use pelt_t5::{
 const MODELS: [&str; 2] = ["v1_0", "v1_1"];
 
 fn plain_input(expected: &Expected) -> T5Input {
-    T5Input::new(expected.ints("input_ids")).mask(expected.ints("attention_mask"))
+    T5Input::new(expected.ints("input_ids"))
+        .mask(expected.ints("attention_mask"))
+        .unwrap()
 }
 
 fn check_plain(model: &T5Model, expected: &Expected, label: &str) {
@@ -145,6 +147,7 @@ fn fixture_insertions(expected: &Expected, config: &T5Config) -> Insertions {
 fn pelt_input(expected: &Expected, insertions: Insertions) -> T5Input {
     plain_input(expected)
         .append(expected.tensor("pelt.extra"), None)
+        .unwrap()
         .pelt(insertions)
 }
 
@@ -212,6 +215,7 @@ fn gradients_through_insertions_and_layer_norms_match_pytorch() {
         let extra = expected.tensor::<3>("pelt.extra").require_grad();
         let input = plain_input(&expected)
             .append(extra.clone(), None)
+            .unwrap()
             .pelt(insertions.clone());
         let logits = model.forward(input, expected.ints("decoder_input_ids"));
         let loss = cross_entropy(logits, expected.ints("labels"), 0.1);

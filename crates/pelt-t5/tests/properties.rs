@@ -11,7 +11,9 @@ use pelt_t5::{Adapter, Insertions, LayerInsertions, Prefix, T5Config, T5Input, T
 fn model_and_input(device: &Device) -> (T5Model, T5Input, Tensor<2, Int>) {
     let model = T5Model::load(fixture("v1_1"), device).unwrap();
     let expected = Expected::open("v1_1", device);
-    let input = T5Input::new(expected.ints("input_ids")).mask(expected.ints("attention_mask"));
+    let input = T5Input::new(expected.ints("input_ids"))
+        .mask(expected.ints("attention_mask"))
+        .unwrap();
     (model, input, expected.ints("decoder_input_ids"))
 }
 
@@ -160,7 +162,7 @@ fn cached_beam_search_with_insertions_equals_uncached() {
         decoder: (0..c.decoder_layers()).map(|_| layer()).collect(),
     };
     let extra = Tensor::<3>::random([3, 2, c.d_model], distribution, &device);
-    let input = input.append(extra, None).pelt(insertions);
+    let input = input.append(extra, None).unwrap().pelt(insertions);
     let beam = |use_cache| pelt_t5::GenerationConfig {
         use_cache,
         ..pelt_t5::GenerationConfig::beam(3, 6)

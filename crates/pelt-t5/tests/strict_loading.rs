@@ -18,16 +18,18 @@ fn edited_checkpoint(
     tag: &str,
     edit: impl FnOnce(&mut HashMap<String, (Vec<usize>, Vec<u8>)>),
 ) -> PathBuf {
-    converted_checkpoint(tag, Dtype::F32, edit)
+    converted_checkpoint("v1_1", tag, Dtype::F32, edit)
 }
 
-/// Like [`edited_checkpoint`], writing tensors as `dtype` (the edit converts the bytes).
+/// Copies fixture `source` like [`edited_checkpoint`], writing tensors as `dtype` (the edit
+/// converts the bytes).
 fn converted_checkpoint(
+    source: &str,
     tag: &str,
     dtype: Dtype,
     edit: impl FnOnce(&mut HashMap<String, (Vec<usize>, Vec<u8>)>),
 ) -> PathBuf {
-    let source = fixture("v1_1");
+    let source = fixture(source);
     let dir = std::env::temp_dir().join(format!("pelt-t5-strict-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::copy(source.join("config.json"), dir.join("config.json")).unwrap();
@@ -157,7 +159,7 @@ fn f16_and_bf16_checkpoints_load_as_their_exact_f32_values() {
         ),
     ];
     for (dtype, tag, round, back) in cases {
-        let dir = converted_checkpoint(tag, dtype, |tensors| {
+        let dir = converted_checkpoint("v1_1", tag, dtype, |tensors| {
             for (_, bytes) in tensors.values_mut() {
                 *bytes = bytes
                     .chunks_exact(4)
@@ -202,4 +204,48 @@ fn a_directory_where_config_json_belongs_is_an_error_naming_it() {
         .to_string();
     std::fs::remove_dir_all(&dir).unwrap();
     assert!(err.contains("config.json"), "{err}");
+}
+
+#[test]
+fn a_tied_config_with_a_different_lm_head_names_the_tensor() {
+    // An exact copy of the shared embedding (as some exports write) loads.
+    let dir = converted_checkpoint("v1_0", "tied-copy", Dtype::F32, |t| {
+        let shared = t["shared.weight"].clone();
+        t.insert("lm_head.weight".into(), shared);
+    });
+    T5Model::load(&dir, &Device::default()).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    // Other values mean the file was trained untied.
+    let dir = converted_checkpoint("v1_0", "tied-other", Dtype::F32, |t| {
+        let (shape, mut data) = t["shared.weight"].clone();
+        data[0] ^= 0x01;
+        t.insert("lm_head.weight".into(), (shape, data));
+    });
+    let err = T5Model::load(&dir, &Device::default()).unwrap_err();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(matches!(err, T5Error::TiedHeadDiffers { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("`lm_head.weight`") && text.contains("model.safetensors"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_config_of_another_model_type_is_refused_by_name() {
+    let dir = edited_checkpoint("model-type", |_| {});
+    let config = std::fs::read_to_string(dir.join("config.json")).unwrap();
+    let config = config.replacen("\"model_type\": \"t5\"", "\"model_type\": \"bart\"", 1);
+    assert!(
+        config.contains("bart"),
+        "fixture config without model_type: {config}"
+    );
+    std::fs::write(dir.join("config.json"), config).unwrap();
+    let err = T5Model::load(&dir, &Device::default()).unwrap_err();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let text = err.to_string();
+    assert!(
+        text.contains("model_type") && text.contains("bart") && text.contains("config.json"),
+        "{text}"
+    );
 }
