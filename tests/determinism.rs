@@ -11,15 +11,15 @@ use std::fs;
 
 use burn::prelude::Device;
 use common::{fresh_dir, read, tiny_config};
-use pelt_train::train;
+use pelt_train::{StopHandle, train};
 
 #[test]
 fn two_runs_of_one_seed_are_bit_identical() {
     let device = Device::default();
     let config = tiny_config();
     let (a, b) = (fresh_dir("det-a"), fresh_dir("det-b"));
-    train(&config, &a, false, &device).unwrap();
-    train(&config, &b, false, &device).unwrap();
+    train(&config, &a, false, &device, &StopHandle::new()).unwrap();
+    train(&config, &b, false, &device, &StopHandle::new()).unwrap();
     for file in ["best.safetensors", "log.jsonl"] {
         assert!(read(&a.join(file)) == read(&b.join(file)), "{file} differs");
     }

@@ -10,7 +10,7 @@ use std::fs;
 
 use burn::prelude::Device;
 use common::{read, root, tiny_config};
-use pelt_train::{TaskSource, predict, train};
+use pelt_train::{StopHandle, TaskSource, predict, train};
 
 #[test]
 fn train_checkpoint_resume_exactly_evaluate_export_and_predict() {
@@ -20,14 +20,15 @@ fn train_checkpoint_resume_exactly_evaluate_export_and_predict() {
     let config = tiny_config();
 
     // Ctrl-C during the first step: a checkpoint of step 1, then a resume to the end.
-    pelt_train::interrupt();
-    let err = train(&config, &run, false, &device).unwrap_err();
+    let stop = StopHandle::new();
+    stop.stop();
+    let err = train(&config, &run, false, &device, &stop).unwrap_err();
     assert!(
         matches!(&err, pelt_train::TrainError::Interrupted { step: 1, checkpoint }
             if checkpoint.ends_with("step-000000001")),
         "{err}"
     );
-    let report = train(&config, &run, true, &device).unwrap();
+    let report = train(&config, &run, true, &device, &StopHandle::new()).unwrap();
     assert_eq!(report.steps, 4);
     assert_eq!(report.tasks.len(), 2);
     assert!(
@@ -53,14 +54,14 @@ fn train_checkpoint_resume_exactly_evaluate_export_and_predict() {
     let trained = read(&last.join("trainable.safetensors"));
     let log = read(&run.join("log.jsonl"));
 
-    let err = train(&config, &run, false, &device)
+    let err = train(&config, &run, false, &device, &StopHandle::new())
         .unwrap_err()
         .to_string();
     assert!(err.contains("already holds a run"), "{err}");
 
     // Lose the last checkpoint, as if the run had been killed after step 2, and resume.
     fs::remove_dir_all(&last).unwrap();
-    let resumed = train(&config, &run, true, &device).unwrap();
+    let resumed = train(&config, &run, true, &device, &StopHandle::new()).unwrap();
     assert_eq!(resumed.steps, 4);
     assert_eq!(
         read(&last.join("trainable.safetensors")),
@@ -111,7 +112,7 @@ fn train_checkpoint_resume_exactly_evaluate_export_and_predict() {
     transfer.sync_tasks();
     transfer.train.shots = 2;
     transfer.pelt.tune = pelt_hyper::Tune::TaskEmbedding;
-    let report = train(&transfer, &few, false, &device).unwrap();
+    let report = train(&transfer, &few, false, &device, &StopHandle::new()).unwrap();
     assert_eq!(report.trainable, transfer.pelt.embedding_dim);
     let source = pelt_weights::Checkpoint::open(run.join("best.safetensors")).unwrap();
     let tuned = pelt_weights::Checkpoint::open(few.join("best.safetensors")).unwrap();

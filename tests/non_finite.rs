@@ -9,7 +9,7 @@ use std::fs;
 
 use burn::prelude::Device;
 use common::{fresh_dir, tiny_config};
-use pelt_train::{TrainError, train};
+use pelt_train::{StopHandle, TrainError, train};
 
 #[test]
 fn a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
@@ -20,7 +20,7 @@ fn a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
     config.set("train.warmup_steps=0").unwrap();
     config.set("train.eval_every=1").unwrap();
     let run = fresh_dir("nonfinite");
-    let err = train(&config, &run, false, &device).unwrap_err();
+    let err = train(&config, &run, false, &device, &StopHandle::new()).unwrap_err();
     let TrainError::NonFinite {
         step,
         last_good: Some(last_good),

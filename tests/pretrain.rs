@@ -13,7 +13,7 @@ use burn::prelude::*;
 use common::{fresh_dir, read, root};
 use pelt_hyper::{Method, PeltConfig};
 use pelt_t5::{T5Input, T5Model};
-use pelt_train::{PretrainConfig, RunConfig, TrainConfig, pretrain};
+use pelt_train::{PretrainConfig, RunConfig, StopHandle, TrainConfig, pretrain};
 
 /// A small corpus of the bundled task sentences: 200 training documents, 40 held-out ones.
 fn corpus(dir: &Path) {
@@ -79,7 +79,7 @@ fn pretraining_learns_exports_a_hugging_face_model_and_resumes_exactly() {
 
     let full = fresh_dir("pretrain-full");
     let config = tiny_pretrain_config(&data, 6);
-    let report = pretrain(&config, &full, false, &device).unwrap();
+    let report = pretrain(&config, &full, false, &device, &StopHandle::new()).unwrap();
     assert_eq!(report.steps, 6);
     assert_eq!(report.input_length, 24);
     assert_eq!(report.heldout_chunks, 8);
@@ -145,7 +145,7 @@ fn pretraining_learns_exports_a_hugging_face_model_and_resumes_exactly() {
     let checkpoints = pelt_train::checkpoint::list(&full).unwrap();
     assert_eq!(checkpoints.len(), 2, "{checkpoints:?}");
     fs::remove_dir_all(&checkpoints[1]).unwrap();
-    pretrain(&config, &full, true, &device).unwrap();
+    pretrain(&config, &full, true, &device, &StopHandle::new()).unwrap();
     for (file, bytes) in files.iter().zip(before) {
         if *file == "pretrain.json" {
             // Only the timing figures may differ.

@@ -18,6 +18,7 @@ mod report;
 mod run;
 mod schedule;
 mod setup;
+mod stop;
 
 pub use batches::to_input;
 pub use config::{Backbone, PRETRAIN_TASK, PretrainConfig, RunConfig, TaskSource, TrainConfig};
@@ -28,6 +29,7 @@ pub use plot::write_plots;
 pub use predict::predict;
 pub use pretrain::{PretrainReport, pretrain};
 pub use report::{Report, TaskReport};
-pub use run::{final_report, interrupt, train};
+pub use run::{final_report, train};
 pub use schedule::learning_rate;
 pub use setup::{Data, build_model, image_features, load_data, load_trained};
+pub use stop::StopHandle;

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use pelt_train::{
-    Backbone, Evaluator, RunConfig, TaskSource, TrainError, backend, final_report, load_trained,
-    predict, pretrain, train,
+    Backbone, Evaluator, RunConfig, StopHandle, TaskSource, TrainError, backend, final_report,
+    load_trained, predict, pretrain, train,
 };
 
 const HELP: &str = "\
@@ -196,9 +196,11 @@ fn run_config(args: &mut Args) -> Result<RunConfig> {
 
 /// Runs a training loop with Ctrl-C / SIGTERM handled: the loop finishes its step and writes a
 /// checkpoint, and the process exits with status 130 (`--resume` continues it).
-fn interruptible<T>(run: impl FnOnce() -> Result<T, TrainError>) -> Result<T> {
-    ctrlc::set_handler(pelt_train::interrupt).context("cannot install a signal handler")?;
-    match run() {
+fn interruptible<T>(run: impl FnOnce(&StopHandle) -> Result<T, TrainError>) -> Result<T> {
+    let stop = StopHandle::new();
+    let handler = stop.clone();
+    ctrlc::set_handler(move || handler.stop()).context("cannot install a signal handler")?;
+    match run(&stop) {
         Err(stop @ TrainError::Interrupted { .. }) => {
             eprintln!("{stop}");
             std::process::exit(130);
@@ -241,7 +243,7 @@ fn main() -> Result<()> {
             let resume = args.flag("--resume");
             let config = run_config(&mut args)?;
             args.finish()?;
-            let report = interruptible(|| train(&config, &out, resume, &device))?;
+            let report = interruptible(|stop| train(&config, &out, resume, &device, stop))?;
             println!("{}", report.markdown());
             println!("run directory: {}", out.display());
         }
@@ -259,7 +261,7 @@ fn main() -> Result<()> {
                 config.set(&assignment)?;
             }
             args.finish()?;
-            let report = interruptible(|| pretrain(&config, &out, resume, &device))?;
+            let report = interruptible(|stop| pretrain(&config, &out, resume, &device, stop))?;
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
         "eval" => {

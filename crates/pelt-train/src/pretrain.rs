@@ -20,6 +20,7 @@ use crate::error::{TrainError, io};
 use crate::gradients::stable_param_ids;
 use crate::run::{BEST, Objective, optimise, prepare};
 use crate::setup::{backbone, tokenizer_file};
+use crate::stop::StopHandle;
 
 /// What a pretraining run did, written as `RUN/pretrain.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -214,12 +215,13 @@ fn objective(
 
 /// Pretrains `config` (which must have a `pretrain` section) in run directory `run`, resuming
 /// when `resume`; writes the best model to `run/model/` (Hugging Face layout, tokenizer files
-/// included) and `run/pretrain.json`.
+/// included) and `run/pretrain.json`. `stop` ends it early with a checkpoint.
 pub fn pretrain(
     config: &RunConfig,
     run: &Path,
     resume: bool,
     device: &Device,
+    stop: &StopHandle,
 ) -> Result<PretrainReport, TrainError> {
     let p = config.pretrain.as_ref().ok_or_else(|| {
         TrainError::Config(
@@ -243,7 +245,14 @@ pub fn pretrain(
         )));
     }
     let model = stable_param_ids(PeltModel::new(t5, config.pelt.clone())?);
-    let (model, state) = optimise(config, run, resume, (model, &autodiff), &mut objective)?;
+    let (model, state) = optimise(
+        config,
+        run,
+        resume,
+        (model, &autodiff),
+        &mut objective,
+        stop,
+    )?;
     let best = model.load_trainable(run.join(BEST))?.valid();
     let heldout_loss = objective.heldout_loss(&best, device)?;
     let out = run.join("model");

@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams};
@@ -26,18 +25,10 @@ use crate::plot::write_plots;
 use crate::report::{Report, TaskReport};
 use crate::schedule::learning_rate;
 use crate::setup::{Data, build_model, load_data};
+use crate::stop::StopHandle;
 
 /// The best model of a run (by validation score), beside its checkpoints.
 pub(crate) const BEST: &str = "best.safetensors";
-
-/// Set by [`interrupt`] (the `pelt` binary calls it on Ctrl-C and SIGTERM).
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-/// Asks a running [`train`] to stop after its current step: it writes a checkpoint and returns
-/// [`TrainError::Interrupted`]. Safe to call from a signal handler's thread.
-pub fn interrupt() {
-    INTERRUPTED.store(true, Ordering::SeqCst);
-}
 
 /// Appends JSON lines to `log.jsonl`, flushing each.
 struct Log {
@@ -88,12 +79,13 @@ fn progress(step: u64, total: u64, loss: f64, per_second: f64) {
 
 /// Trains `config` on `device` in run directory `run` (created if needed), resuming from its
 /// last checkpoint when `resume`; returns the final report (also written as `report.json` and
-/// `report.md`).
+/// `report.md`). `stop` ends it early with a checkpoint ([`TrainError::Interrupted`]).
 pub fn train(
     config: &RunConfig,
     run: &Path,
     resume: bool,
     device: &Device,
+    stop: &StopHandle,
 ) -> Result<Report, TrainError> {
     if config.pretrain.is_some() {
         return Err(TrainError::Config(
@@ -126,7 +118,14 @@ pub fn train(
     };
     let autodiff = device.clone().autodiff();
     let model = build_model(config, &data, &autodiff)?;
-    let (model, state) = optimise(config, run, resume, (model, &autodiff), &mut objective)?;
+    let (model, state) = optimise(
+        config,
+        run,
+        resume,
+        (model, &autodiff),
+        &mut objective,
+        stop,
+    )?;
     let best = model.load_trainable(run.join(BEST))?.valid();
     final_report(config, run, &best, &data, &evaluator, &state)
 }
@@ -226,6 +225,7 @@ pub(crate) fn optimise<O: Objective>(
     resume: bool,
     (mut model, autodiff): (PeltModel, &Device),
     objective: &mut O,
+    stop: &StopHandle,
 ) -> Result<(PeltModel, RunState), TrainError> {
     let t = &config.train;
     let resume_from = if resume {
@@ -296,7 +296,7 @@ pub(crate) fn optimise<O: Objective>(
             log.write(json!({"step": state.step, "loss": loss_sum, "lr": lr, "grad_norm": norm}))?;
         }
         progress(state.step, t.steps, loss_sum, per_second);
-        if INTERRUPTED.swap(false, Ordering::SeqCst) {
+        if stop.take() {
             state.log_lines = log.lines;
             let saved = checkpoint::save(run, &model, &optimiser, &state, t.keep_last)?;
             eprintln!();
