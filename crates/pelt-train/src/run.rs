@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
+use indicatif::{ProgressBar, ProgressStyle};
 use pelt_data::{SamplerConfig, TemperatureSampler};
 use pelt_hyper::{PeltInput, PeltModel};
 use serde_json::json;
@@ -67,14 +68,16 @@ impl Log {
     }
 }
 
-fn progress(step: u64, total: u64, loss: f64, per_second: f64) {
-    let width = 30;
-    let done = (step as usize * width) / total.max(1) as usize;
-    eprint!(
-        "\r[{}{}] {step}/{total} loss {loss:.4} {per_second:.1} ex/s   ",
-        "#".repeat(done),
-        " ".repeat(width - done)
-    );
+/// The training progress bar on stderr (drawn only when stderr is a terminal, so logs of
+/// unattended runs are not flooded with redraws).
+fn progress_bar(total: u64, position: u64) -> ProgressBar {
+    let bar = ProgressBar::new(total).with_position(position);
+    if let Ok(style) = ProgressStyle::with_template(
+        "[{bar:30}] {pos}/{len} {msg} ({elapsed} elapsed, ~{eta} left)",
+    ) {
+        bar.set_style(style.progress_chars("#>-"));
+    }
+    bar
 }
 
 /// Trains `config` on `device` in run directory `run` (created if needed), resuming from its
@@ -257,6 +260,7 @@ pub(crate) fn optimise<O: Objective>(
     }
     let mut log = Log::open(run, state.log_lines)?;
     objective.seek(state.step * t.grad_accumulation as u64)?;
+    let bar = progress_bar(t.steps, state.step);
     while state.step < t.steps {
         let started = Instant::now();
         let lr = learning_rate(state.step, t.steps, t.warmup_steps, t.learning_rate);
@@ -295,19 +299,22 @@ pub(crate) fn optimise<O: Objective>(
         if state.step.is_multiple_of(t.log_every) {
             log.write(json!({"step": state.step, "loss": loss_sum, "lr": lr, "grad_norm": norm}))?;
         }
-        progress(state.step, t.steps, loss_sum, per_second);
+        bar.set_position(state.step);
+        bar.set_message(format!("loss {loss_sum:.4} {per_second:.1} ex/s"));
         if stop.take() {
             state.log_lines = log.lines;
             let saved = checkpoint::save(run, &model, &optimiser, &state, t.keep_last)?;
-            eprintln!();
+            bar.abandon();
             return Err(TrainError::Interrupted {
                 step: state.step,
                 checkpoint: saved,
             });
         }
         if state.step.is_multiple_of(t.eval_every) || state.step == t.steps {
-            eprint!("\nstep {}: ", state.step);
-            let (mut fields, score) = objective.validate(&model.valid())?;
+            let (mut fields, score) = bar.suspend(|| {
+                eprint!("step {}: ", state.step);
+                objective.validate(&model.valid())
+            })?;
             fields.insert("step".into(), json!(state.step));
             log.write(serde_json::Value::Object(fields))?;
             write_plots(run)?;
@@ -325,7 +332,7 @@ pub(crate) fn optimise<O: Objective>(
             )?);
         }
     }
-    eprintln!();
+    bar.finish();
     Ok((model, state))
 }
 
