@@ -38,6 +38,9 @@ Commands:
                  10 minutes each and minimise the committed corpus (`cargo xtask fuzz --help`)
   test-wgpu      run the T5 and CLIP parity (and T5 property) tests on the wgpu backend (Mesa lavapipe on a CPU-only
                  machine: apt-get install mesa-vulkan-drivers libvulkan1)
+  check-cuda     type-check every crate with the `cuda` feature, offline: DOCS_RS=1 makes the
+                 build script of tracel-llvm-bundler (cubecl-cuda -> cubecl-llvm -> bundler) skip
+                 the LLVM download that a real CUDA build needs
   help           print this text
 ";
 
@@ -47,6 +50,7 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("gen-fixtures") => gen_fixtures(&root),
         Some("test-wgpu") => test_wgpu(&root),
+        Some("check-cuda") => check_cuda(&root),
         Some("bench") => bench::bench(&root, &args[1..]),
         Some("fuzz") => fuzz::fuzz(&root, &args[1..]),
         Some("pretrain") => pretrain(&root, &args),
@@ -159,6 +163,24 @@ fn gen_fixtures(root: &Path) -> Result<()> {
         run(Command::new(&python).arg(&script))?;
     }
     Ok(())
+}
+
+/// `cargo check` of the `cuda` build of every crate (the binaries' and tests' too), with
+/// `DOCS_RS=1` so that no LLVM bundle is downloaded: it proves the code compiles for CUDA, not
+/// that it runs (README, "Backends").
+fn check_cuda(root: &Path) -> Result<()> {
+    run(Command::new(env!("CARGO"))
+        .current_dir(root)
+        .env("DOCS_RS", "1")
+        .args([
+            "check",
+            "-p",
+            "pelt-train",
+            "--no-default-features",
+            "--features",
+            "cuda",
+            "--all-targets",
+        ]))
 }
 
 fn test_wgpu(root: &Path) -> Result<()> {

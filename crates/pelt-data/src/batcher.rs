@@ -10,12 +10,12 @@ use std::sync::Arc;
 use tokenizers::Tokenizer;
 
 use crate::batch::{Batch, IGNORE_INDEX, VisualInput};
-use crate::encoder::Encoder;
 use crate::error::{DataError, Result};
 use crate::features::FeatureCache;
 use crate::load::TaskData;
 use crate::record::Example;
 use crate::sampler::BatchPlan;
+use crate::tokens::TokenEncoder;
 
 /// Batcher settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,7 +75,7 @@ pub struct Row<'a> {
 /// its own word memo, so give each worker thread its own clone.
 #[derive(Debug, Clone)]
 pub struct Batcher {
-    encoder: Encoder,
+    encoder: TokenEncoder,
     config: BatcherConfig,
     features: Option<Arc<FeatureCache>>,
 }
@@ -89,7 +89,7 @@ impl Batcher {
             ));
         }
         Ok(Self {
-            encoder: Encoder::new(Arc::new(tokenizer))?,
+            encoder: TokenEncoder::new(Arc::new(tokenizer))?,
             config,
             features: None,
         })

@@ -18,7 +18,6 @@
 
 mod batch;
 mod batcher;
-mod encoder;
 mod error;
 mod features;
 mod layout;
@@ -35,7 +34,7 @@ mod sampler;
 mod span_corruption;
 pub mod splits;
 mod task;
-mod unigram;
+mod tokens;
 
 pub use batch::IGNORE_INDEX;
 pub use batch::{Batch, VisualInput};

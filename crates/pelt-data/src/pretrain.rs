@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use tokenizers::Tokenizer;
 
-use crate::encoder::Encoder;
 use crate::error::{DataError, Result};
 use crate::reader::{MAX_LINE_BYTES, TextFile};
 use crate::rng::{Mt19937, mix_seed, randperm};
 use crate::span_corruption::{Corrupted, SpanCorruption};
+use crate::tokens::TokenEncoder;
 
 /// A tokenised corpus cut into chunks of `chunk_len` tokens.
 #[derive(Debug, Clone)]
@@ -37,7 +37,7 @@ impl PretrainCorpus {
                 "pretraining chunks need at least 2 tokens, got {chunk_len}"
             )));
         }
-        let encoder = Encoder::new(tokenizer)?;
+        let encoder = TokenEncoder::new(tokenizer)?;
         let file = TextFile::open_lines(path, MAX_LINE_BYTES)?;
         let mut texts = Vec::new();
         for line in file.lines() {
@@ -51,7 +51,7 @@ impl PretrainCorpus {
             let text = value.get("text").and_then(|t| t.as_str()).ok_or_else(|| {
                 DataError::malformed(path, origin.line, "no string field `text`".to_string())
             })?;
-            // The T5 normaliser reads line breaks as spaces; the encoder splits at spaces.
+            // The T5 normaliser reads line breaks as spaces.
             texts.push(text.replace(['\n', '\r', '\t'], " "));
         }
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();

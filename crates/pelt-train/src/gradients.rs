@@ -108,7 +108,7 @@ mod tests {
 
     #[test]
     fn clipping_scales_all_gradients_together_to_the_global_norm() {
-        let device = Device::flex().autodiff();
+        let device = Device::default().autodiff();
         device.seed(7);
         let t5 = T5Config::from_json(
             r#"{"vocab_size": 40, "d_model": 8, "d_kv": 4, "d_ff": 12, "num_layers": 1,

@@ -90,8 +90,8 @@ pub fn load_data(config: &RunConfig, run: &Path, device: &Device) -> Result<Data
     }
     let file = tokenizer_file(config)?;
     let tokenizer = T5Tokenizer::from_file(&file)?;
-    let mut batcher = Batcher::from_file(
-        &file,
+    let mut batcher = Batcher::new(
+        tokenizer.tokenizer().clone(),
         BatcherConfig {
             max_source_len: config.train.max_source_len,
             max_target_len: config.train.max_target_len,
