@@ -189,8 +189,10 @@ fn test_wgpu(root: &Path) -> Result<()> {
         ("pelt-clip", &["--test", "parity"]),
     ];
     for (package, tests) in suites {
+        // The tests' dev-dependencies bring the CPU backend too; pin the device to wgpu.
         run(Command::new(env!("CARGO"))
             .current_dir(root)
+            .env("BURN_DEVICE", "wgpu")
             .args([
                 "test",
                 "-p",
