@@ -34,7 +34,7 @@ hyperfx = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(hyperfx)  # Reference: the HyperPELT hypernetwork
 
 BATCH, SOURCE, TARGET, VISUAL_TOKENS, CLIP_DIM, MATMUL_SIZE = 8, 128, 8, 49, 768, 2048
-# PeltConfig's defaults (spec section 8).
+# PeltConfig's defaults (docs/method.md §8).
 SPEC_DIMS = dict(embedding_dim=64, projector_hidden_dim=128, hyper_dim=64, adapter_dim=24,
                  prefix_len=8)
 DIMS = {

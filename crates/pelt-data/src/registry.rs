@@ -1,8 +1,9 @@
 //! The task registry: every task of the paper and the bundled demo tasks, one entry each.
 //!
 //! Adding a task is one entry in [`TASKS`]: a source template over the data set's field names, a
-//! label kind, metrics, a split policy and the layouts it can be read from. Formats follow the
-//! spec (section 9) and HyperFormer's reference code: no task-name prefix, labels as digit strings.
+//! label kind, metrics, a split policy and the layouts it can be read from. Formats follow
+//! docs/method.md §9 and HyperFormer's reference code: no task-name prefix, labels as digit
+//! strings.
 
 use crate::error::{DataError, Result};
 use crate::layout::{Column, GlueTsv, ImageField, Layout};
@@ -12,7 +13,7 @@ use crate::task::Metric::{
 };
 use crate::task::{SplitPolicy, TaskSpec};
 
-/// The GLUE tasks whose mean is the GLUE score (spec section 9).
+/// The GLUE tasks whose mean is the GLUE score (docs/method.md §9).
 pub const GLUE: [&str; 8] = ["cola", "sst2", "mrpc", "qqp", "stsb", "mnli", "qnli", "rte"];
 
 const fn spec(

@@ -1,6 +1,6 @@
 //! Temperature sampling across tasks: which task (or tasks) fill each training batch.
 //!
-//! Task `i` with `n_i` training examples is drawn with `p_i ∝ (n_i / Σn)^(1/T)` (spec section 6;
+//! Task `i` with `n_i` training examples is drawn with `p_i ∝ (n_i / Σn)^(1/T)` (docs/method.md §6;
 //! `T = 1` is proportional, large `T` uniform). By default one task fills a whole batch
 //! (HyperFormer); mixed batches draw the task of every example independently. Within a task,
 //! examples are visited epoch by epoch in a permutation seeded by (seed, task, epoch), so every

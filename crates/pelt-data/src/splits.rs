@@ -1,4 +1,4 @@
-//! Train/validation/test splits of the spec (section 9), identical to HyperFormer's for a seed.
+//! Train/validation/test splits of docs/method.md §9, identical to HyperFormer's for a seed.
 //!
 //! HyperFormer draws both partitions with `torch.randperm(n)` seeded with the run seed (42 by
 //! default); [`crate::rng::randperm`] reproduces that permutation, so the examples in each split

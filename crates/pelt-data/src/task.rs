@@ -24,7 +24,7 @@ pub enum LabelKind {
     Text,
 }
 
-/// The evaluation metrics of the spec, section 9.
+/// The evaluation metrics of docs/method.md §9.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Metric {
     /// Exact string match of prediction and target.
@@ -61,7 +61,7 @@ impl Metric {
     }
 }
 
-/// How the train/validation/test splits are made from the official ones (spec section 9).
+/// How the train/validation/test splits are made from the official ones (docs/method.md §9).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SplitPolicy {
     /// Small data sets: the official `validation` split is shuffled (`torch.randperm` with the

@@ -8,7 +8,7 @@ use burn::prelude::*;
 use pelt_hyper::{Method, PeltConfig, PeltModel, VisualConfig};
 use pelt_t5::T5Config;
 
-/// GLUE's 8 tasks (spec section 9).
+/// GLUE's 8 tasks (docs/method.md §9).
 const GLUE: [&str; 8] = ["cola", "sst2", "mrpc", "qqp", "stsb", "mnli", "qnli", "rte"];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -1,5 +1,5 @@
 //! `PeltConfig`: which tuning method, and every dimension of the spec as a field with its
-//! default (`../shared/docs/hyperpelt-spec.md` sections 3-5, 8).
+//! default (`docs/method.md` sections 3-5, 8).
 
 use std::path::Path;
 
@@ -90,7 +90,7 @@ impl std::str::FromStr for Method {
     }
 }
 
-/// The vision-and-language path (spec section 5).
+/// The vision-and-language path (docs/method.md §5).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VisualConfig {

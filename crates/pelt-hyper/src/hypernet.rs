@@ -1,6 +1,6 @@
 //! The hypernetwork: task, layer and block embeddings, the hyper-embedding projector and the
-//! generators of adapters and prefixes (spec sections 3-4), and the visual hyper-embedding
-//! (section 5).
+//! generators of adapters and prefixes (docs/method.md §3-4), and the visual hyper-embedding
+//! (§5).
 
 use burn::module::Param;
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};

@@ -1,5 +1,5 @@
 //! HyperPELT on Burn: a shared hypernetwork generates prefix-tuning vectors and adapters for a
-//! frozen T5 from task, layer, block and visual embeddings (`../shared/docs/hyperpelt-spec.md`),
+//! frozen T5 from task, layer, block and visual embeddings (`docs/method.md`),
 //! and the baselines it is compared with run through the same model.
 //!
 //! ```no_run

@@ -76,7 +76,7 @@ fn prefix(prefixes: &Tensor<3>, slot: usize, layout: &SlotLayout) -> Prefix {
 }
 
 /// Unpacks every set into per-layer insertions. Sets act in parallel: adapters are summed,
-/// prefixes concatenated in the order of `sets` (spec section 5).
+/// prefixes concatenated in the order of `sets` (docs/method.md §5).
 pub fn assemble(sets: &[ModuleSet], layout: &SlotLayout) -> Insertions {
     if sets
         .iter()

@@ -1,6 +1,6 @@
 //! Where modules are inserted: one adapter slot per feed-forward block and one prefix slot per
-//! attention, each named by a layer row and a block type of the hyper-embedding (spec
-//! section 3).
+//! attention, each named by a layer row and a block type of the hyper-embedding
+//! (docs/method.md §3).
 
 use pelt_t5::T5Config;
 use serde::{Deserialize, Serialize};

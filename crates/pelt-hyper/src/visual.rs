@@ -1,4 +1,4 @@
-//! Visual tokens: CLIP patch features projected into T5's input space (spec section 5).
+//! Visual tokens: CLIP patch features projected into T5's input space (docs/method.md §5).
 
 use burn::module::Param;
 use burn::nn::{Linear, LinearConfig};

@@ -1,5 +1,5 @@
 //! Parameter accounting: exact counts on the tiny fixture shape against the spec's formulas,
-//! and HyperPELT on a t5-base-shaped model inside the spec's budget (section 7).
+//! and HyperPELT on a t5-base-shaped model inside the budget of docs/method.md §7.
 
 #![allow(clippy::unwrap_used)]
 

@@ -2,7 +2,7 @@
 //!
 //! T5 knows nothing of where these tensors come from (plain parameters, a hypernetwork, a
 //! materialised export); it only applies them at their insertion points
-//! (`../shared/docs/hyperpelt-spec.md` sections 4-5). Every tensor has a leading batch axis,
+//! (`docs/method.md` sections 4-5). Every tensor has a leading batch axis,
 //! which may be 1 to share one set across the batch.
 
 use burn::prelude::*;

@@ -30,7 +30,7 @@ pub struct TaskSource {
     pub dir: PathBuf,
 }
 
-/// The optimisation and evaluation schedule (spec section 6).
+/// The optimisation and evaluation schedule (docs/method.md §6).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {

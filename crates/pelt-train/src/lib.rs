@@ -1,4 +1,4 @@
-//! Training and evaluation of HyperPELT and its baselines: the loop of the spec's section 6,
+//! Training and evaluation of HyperPELT and its baselines: the loop of the docs/method.md §6,
 //! atomic checkpoints with exact resume, evaluation by generation with the task metrics, and
 //! the run report; T5 span-corruption pretraining in the same loop. The `pelt` binary
 //! (`cargo xtask train`, `cargo xtask pretrain`) is its command line.

@@ -218,7 +218,7 @@ impl Objective for TaskMixture<'_> {
     }
 }
 
-/// The optimisation loop shared by training and pretraining (spec section 6): AdamW with
+/// The optimisation loop shared by training and pretraining (docs/method.md §6): AdamW with
 /// warm-up and linear decay, gradient accumulation, global-norm clipping, validation every
 /// `eval_every` steps keeping the best model in `best.safetensors`, atomic checkpoints with
 /// exact resume, `log.jsonl` and plots. Returns the final model and run state.

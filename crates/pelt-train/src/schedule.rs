@@ -1,4 +1,4 @@
-//! Linear warm-up, then linear decay to zero (spec section 6).
+//! Linear warm-up, then linear decay to zero (docs/method.md §6).
 
 /// Learning rate of optimiser step `step` (0-based) of `total`, peaking at `peak` after
 /// `warmup` steps.

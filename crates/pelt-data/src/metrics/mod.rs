@@ -1,4 +1,4 @@
-//! Evaluation metrics of the spec (section 9), each tested against the reference libraries.
+//! Evaluation metrics of docs/method.md §9, each tested against the reference libraries.
 //!
 //! The functions here return the reference libraries' scale (`[0, 1]`, correlations in
 //! `[-1, 1]`, CIDEr-D as `pycocoevalcap`); [`evaluate`] reports a task's metrics ×100 and
