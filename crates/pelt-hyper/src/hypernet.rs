@@ -1,153 +1,18 @@
-//! The hypernetwork: task, layer and block embeddings, the hyper-embedding projector and the
-//! generators of adapters and prefixes (docs/method.md §3-4), and the visual hyper-embedding
-//! (§5).
+//! The shared hypernetwork: the task, layer and block-type embeddings, and how slots are
+//! embedded, projected and handed to the generators (docs/method.md §3-5). The parts have
+//! their own files: `projector.rs`, `generators.rs`, `visual_embedding.rs`.
 
 use burn::module::Param;
-use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::nn::LinearConfig;
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use burn::tensor::activation::{relu, tanh};
 
 use crate::config::PeltConfig;
-use crate::modules::{AdapterSet, ModuleSet};
+use crate::generators::{AdapterGenerator, PrefixGenerator};
+use crate::modules::ModuleSet;
+use crate::projector::Projector;
 use crate::slots::{Slot, SlotLayout};
-
-/// A linear map with weights N(0, std²) and zero bias (HyperFormer++'s generator init).
-pub(crate) fn generator_linear(d_in: usize, d_out: usize, std: f64, device: &Device) -> Linear {
-    Linear {
-        weight: Param::from_tensor(Tensor::random(
-            [d_in, d_out],
-            Distribution::Normal(0.0, std),
-            device,
-        )),
-        bias: Some(Param::from_tensor(Tensor::zeros([d_out], device))),
-    }
-}
-
-/// `I = LayerNorm(W2 · ReLU(W1 · x + b1) + b2)`, LayerNorm eps 1e-6.
-#[derive(Module, Debug)]
-pub struct Projector {
-    /// `W1, b1`: `3·d_e -> projector_hidden_dim`.
-    pub hidden: Linear,
-    /// `W2, b2`: `projector_hidden_dim -> d_h`.
-    pub out: Linear,
-    /// The final layer norm over `d_h`.
-    pub norm: LayerNorm,
-}
-
-impl Projector {
-    fn new(config: &PeltConfig, device: &Device) -> Self {
-        Self {
-            hidden: LinearConfig::new(3 * config.embedding_dim, config.projector_hidden_dim)
-                .init(device),
-            out: LinearConfig::new(config.projector_hidden_dim, config.hyper_dim).init(device),
-            norm: LayerNormConfig::new(config.hyper_dim)
-                .with_epsilon(1e-6)
-                .init(device),
-        }
-    }
-
-    /// `x: [C, slots, 3·d_e]` to `I: [C, slots, d_h]`.
-    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        self.norm
-            .forward(self.out.forward(relu(self.hidden.forward(x))))
-    }
-}
-
-/// Generates the four adapter tensors of a slot from its hyper-embedding.
-#[derive(Module, Debug)]
-pub struct AdapterGenerator {
-    /// `d_h -> r·d_model` (`W_down`).
-    pub down: Linear,
-    /// `d_h -> r` (`b_down`).
-    pub down_bias: Linear,
-    /// `d_h -> d_model·r` (`W_up`).
-    pub up: Linear,
-    /// `d_h -> d_model` (`b_up`).
-    pub up_bias: Linear,
-}
-
-impl AdapterGenerator {
-    fn new(config: &PeltConfig, layout: &SlotLayout, device: &Device) -> Self {
-        let (h, r, d, std) = (
-            config.hyper_dim,
-            layout.adapter_dim,
-            layout.d_model,
-            config.init_std,
-        );
-        Self {
-            down: generator_linear(h, r * d, std, device),
-            down_bias: generator_linear(h, r, std, device),
-            up: generator_linear(h, d * r, std, device),
-            up_bias: generator_linear(h, d, std, device),
-        }
-    }
-
-    /// `I: [C, slots, d_h]` to the slots' adapters.
-    pub fn forward(&self, hyper: Tensor<3>) -> AdapterSet {
-        AdapterSet {
-            down: self.down.forward(hyper.clone()),
-            down_bias: self.down_bias.forward(hyper.clone()),
-            up: self.up.forward(hyper.clone()),
-            up_bias: self.up_bias.forward(hyper),
-        }
-    }
-}
-
-/// Generates a slot's prefix keys and values from its hyper-embedding, optionally through a
-/// `tanh` hidden layer.
-#[derive(Module, Debug)]
-pub struct PrefixGenerator {
-    /// Optional hidden layer `d_h -> prefix_hidden_dim`.
-    pub hidden: Option<Linear>,
-    /// `d_h` (or the hidden width) `-> 2·N·heads·d_kv`.
-    pub out: Linear,
-}
-
-impl PrefixGenerator {
-    fn new(config: &PeltConfig, layout: &SlotLayout, device: &Device) -> Self {
-        let hidden = config
-            .prefix_hidden_dim
-            .map(|w| LinearConfig::new(config.hyper_dim, w).init(device));
-        let d_in = config.prefix_hidden_dim.unwrap_or(config.hyper_dim);
-        Self {
-            hidden,
-            out: generator_linear(d_in, layout.prefix_width(), config.init_std, device),
-        }
-    }
-
-    /// `I: [C, slots, d_h]` to prefixes `[C, slots, 2·N·heads·d_kv]`.
-    pub fn forward(&self, hyper: Tensor<3>) -> Tensor<3> {
-        match &self.hidden {
-            Some(hidden) => self.out.forward(tanh(hidden.forward(hyper))),
-            None => self.out.forward(hyper),
-        }
-    }
-}
-
-/// The visual hyper-embedding: `v = MLP(mean of the CLIP patch features)`, and its own
-/// projector.
-#[derive(Module, Debug)]
-pub struct VisualHyper {
-    /// `d_clip -> projector_hidden_dim`, then ReLU.
-    pub mlp_hidden: Linear,
-    /// `projector_hidden_dim -> d_e`.
-    pub mlp_out: Linear,
-    /// Projector of `concat[v, layer, block]`.
-    pub projector: Projector,
-}
-
-impl VisualHyper {
-    /// `features: [batch, images, patches, d_clip]` to `v: [batch, d_e]`.
-    pub fn embed(&self, features: Tensor<4>) -> Tensor<2> {
-        let [batch, images, patches, d_clip] = features.dims();
-        let pooled = features
-            .reshape([batch, images * patches, d_clip])
-            .mean_dim(1)
-            .reshape([batch, d_clip]);
-        self.mlp_out.forward(relu(self.mlp_hidden.forward(pooled)))
-    }
-}
+use crate::visual_embedding::VisualHyper;
 
 /// The shared hypernetwork.
 #[derive(Module, Debug)]

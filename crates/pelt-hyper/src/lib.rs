@@ -24,22 +24,28 @@
 
 mod config;
 mod error;
+mod generators;
 mod hypernet;
 mod materialise;
 mod model;
 mod modules;
 mod plain;
+mod projector;
 mod slots;
 mod trainable;
-mod visual;
+mod visual_embedding;
+mod visual_tokens;
 
 pub use config::{Method, PeltConfig, Tune, VisualConfig};
 pub use error::HyperError;
-pub use hypernet::{AdapterGenerator, HyperNetwork, PrefixGenerator, Projector, VisualHyper};
+pub use generators::{AdapterGenerator, PrefixGenerator};
+pub use hypernet::HyperNetwork;
 pub use materialise::{ExportHeader, Materialised};
 pub use model::{PeltInput, PeltModel};
 pub use modules::{AdapterSet, ModuleSet, assemble};
 pub use plain::{PlainAdapters, PlainModules};
+pub use projector::Projector;
 pub use slots::{BlockType, Slot, SlotLayout};
 pub use trainable::{ParamCounts, TASK_EMBEDDING};
-pub use visual::VisualProjection;
+pub use visual_embedding::VisualHyper;
+pub use visual_tokens::VisualProjection;

@@ -10,7 +10,7 @@ use crate::hypernet::HyperNetwork;
 use crate::modules::{ModuleSet, assemble};
 use crate::plain::PlainModules;
 use crate::slots::SlotLayout;
-use crate::visual::VisualProjection;
+use crate::visual_tokens::VisualProjection;
 
 /// One batch of encoder input, with what conditions the inserted modules.
 #[derive(Debug, Clone)]
