@@ -71,14 +71,7 @@ fn train_checkpoint_resume_exactly_evaluate_export_and_predict() {
     assert_eq!(read(&run.join("log.jsonl")), log, "the resumed log differs");
 
     let export = run.join("export.safetensors");
-    let model = pelt_train::build_model(
-        &config,
-        &pelt_train::load_data(&config, &run, &device).unwrap(),
-        &device,
-    )
-    .unwrap()
-    .load_trainable(run.join("best.safetensors"))
-    .unwrap();
+    let (_, model) = pelt_train::load_trained(&run, &device).unwrap();
     let err = model
         .export_task("pd-source", &export)
         .unwrap_err()

@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use pelt_train::{
     Backbone, Evaluator, RunConfig, StopHandle, TaskSource, TrainError, backend, final_report,
-    load_trained, predict, pretrain, train,
+    load_data, load_trained, predict, pretrain, train,
 };
 
 /// pelt: train, evaluate and export HyperPELT runs
@@ -256,7 +256,8 @@ fn main() -> Result<()> {
         }
         Command::Eval { run, backend } => {
             let device = backend::device(&backend.backend)?;
-            let (config, data, model) = load_trained(&run, &device)?;
+            let (config, model) = load_trained(&run, &device)?;
+            let data = load_data(&config, &run, &device)?;
             let evaluator = Evaluator {
                 batcher: &data.batcher,
                 tokenizer: &data.tokenizer,
@@ -295,7 +296,7 @@ fn main() -> Result<()> {
         } => {
             let device = backend::device(&backend.backend)?;
             let out = out.unwrap_or_else(|| run.join(format!("export-{task}.safetensors")));
-            let (_, _, model) = load_trained(&run, &device)?;
+            let (_, model) = load_trained(&run, &device)?;
             model.export_task(&task, &out)?;
             println!("wrote {}", out.display());
         }

@@ -3,11 +3,12 @@
 use std::path::Path;
 
 use burn::prelude::*;
+use pelt_data::{Batcher, BatcherConfig};
 use pelt_hyper::PeltInput;
-use pelt_t5::GenerationConfig;
+use pelt_t5::{GenerationConfig, T5Tokenizer};
 
 use crate::error::TrainError;
-use crate::setup::{image_features, load_trained};
+use crate::setup::{image_features, load_trained, tokenizer_file};
 
 /// The best model of `run` on `device` answering `text` (the source as task `task` formats
 /// it), with `image` for image tasks. Greedy decoding.
@@ -18,9 +19,11 @@ pub fn predict(
     image: Option<&Path>,
     device: &Device,
 ) -> Result<String, TrainError> {
-    let (config, data, model) = load_trained(run, device)?;
+    let (config, model) = load_trained(run, device)?;
     let index = model.config.task_index(task)?;
-    let (ids, _) = data.batcher.encode(text, config.train.max_source_len)?;
+    let tokenizer = T5Tokenizer::from_file(tokenizer_file(&config)?)?;
+    let batcher = Batcher::new(tokenizer.tokenizer().clone(), BatcherConfig::default())?;
+    let (ids, _) = batcher.encode(text, config.train.max_source_len)?;
     let ids: Vec<i64> = ids.into_iter().map(i64::from).collect();
     let ids = Tensor::<1, Int>::from_ints(ids.as_slice(), device).unsqueeze_dim::<2>(0);
     let mask = ids.ones_like();
@@ -31,5 +34,5 @@ pub fn predict(
     let generation = GenerationConfig::greedy(config.train.max_new_tokens);
     let out = model.generate(input, &generation)?;
     let first = out.first().map(Vec::as_slice).unwrap_or_default();
-    Ok(data.tokenizer.decode(first)?.trim().to_string())
+    Ok(tokenizer.decode(first)?.trim().to_string())
 }

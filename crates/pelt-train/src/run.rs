@@ -120,7 +120,7 @@ pub fn train(
         limit: t.eval_examples,
     };
     let autodiff = device.clone().autodiff();
-    let model = build_model(config, &data, &autodiff)?;
+    let model = build_model(config, &autodiff)?;
     let (model, state) = optimise(
         config,
         run,

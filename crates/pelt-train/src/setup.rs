@@ -170,14 +170,15 @@ fn write_features(
 
 /// The model of the run on `device` (the autodiff device for training), with parameter ids
 /// that are the same in every process.
-pub fn build_model(
-    config: &RunConfig,
-    data: &Data,
-    device: &Device,
-) -> Result<PeltModel, TrainError> {
+/// The shape follows from the configuration alone (the tasks' image counts come from the task
+/// registry), so a trained model loads without reading any data.
+pub fn build_model(config: &RunConfig, device: &Device) -> Result<PeltModel, TrainError> {
     let t5 = backbone(config, device)?;
     let mut pelt = config.pelt.clone();
-    let max_images = data.tasks.iter().map(|t| t.task.images).max().unwrap_or(0);
+    let mut max_images = 0;
+    for source in &config.tasks {
+        max_images = max_images.max(pelt_data::task(&source.name)?.images);
+    }
     if max_images > 0 && pelt.visual.is_none() {
         let clip_dim = match &config.clip {
             Some(Backbone::Path(path)) => {
@@ -224,16 +225,11 @@ pub fn image_features(
     Ok(patches.unsqueeze_dim::<3>(0).unsqueeze_dim(0))
 }
 
-/// A finished (or interrupted) run: its configuration, data and best model on `device`.
-pub fn load_trained(
-    run: &Path,
-    device: &Device,
-) -> Result<(RunConfig, Data, PeltModel), TrainError> {
+/// A finished (or interrupted) run's configuration and best model on `device`; no data is read.
+pub fn load_trained(run: &Path, device: &Device) -> Result<(RunConfig, PeltModel), TrainError> {
     let config = RunConfig::from_file(run.join("config.json"))?;
-    let data = load_data(&config, run, device)?;
-    let model =
-        build_model(&config, &data, device)?.load_trainable(run.join("best.safetensors"))?;
-    Ok((config, data, model))
+    let model = build_model(&config, device)?.load_trainable(run.join("best.safetensors"))?;
+    Ok((config, model))
 }
 
 #[cfg(test)]
