@@ -4,7 +4,7 @@ use std::path::Path;
 
 use burn::prelude::*;
 
-use crate::cache::write_tensors;
+use crate::cache::write_cache;
 use crate::error::ClipError;
 use crate::model::ClipVisionModel;
 use crate::preprocess::ClipImageProcessor;
@@ -57,39 +57,24 @@ impl ImageEncoder {
         Ok(features)
     }
 
-    /// Encodes `paths` and writes their patch grids to the feature cache file `cache`, keyed
-    /// by each path string exactly as given (see [`crate::cache`] for the format). Features
-    /// are moved to host memory batch by batch; the file is written once, at the end.
+    /// Encodes `paths` (`batch_size` images at a time) and writes their patch grids to the
+    /// feature cache file `cache`, keyed by each path string exactly as given (see
+    /// [`crate::cache`] for the format).
     pub fn write_feature_cache(
         &self,
         paths: &[String],
         cache: impl AsRef<Path>,
         batch_size: usize,
     ) -> Result<(), ClipError> {
-        let cache = cache.as_ref();
-        let mut host = Vec::with_capacity(paths.len());
-        for chunk in paths.chunks(batch_size.max(1)) {
-            for (path, tensor) in chunk.iter().zip(self.encode_files(chunk, chunk.len())?) {
-                let shape = tensor.dims().to_vec();
-                let values = tensor
-                    .into_data()
-                    .convert::<f32>()
-                    .try_to_vec::<f32>()
-                    .map_err(|e| ClipError::Cache {
-                        path: cache.to_path_buf(),
-                        reason: format!("features of `{path}`: {e:?}"),
-                    })?;
-                host.push((path.clone(), values, shape));
-            }
-        }
-        write_tensors(cache, &host)
+        let features = self.encode_files(paths, batch_size)?;
+        let named: Vec<(String, Tensor<2>)> = paths.iter().cloned().zip(features).collect();
+        write_cache(cache, &named)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cache::read_cache;
     use crate::config::ClipVisionConfig;
 
     fn tiny_encoder(device: &Device) -> ImageEncoder {
@@ -135,12 +120,16 @@ mod tests {
         encoder
             .write_feature_cache(&paths, &cache, 2)
             .expect("write cache");
-        let read = read_cache(&cache, &device).expect("read cache");
+        let read = pelt_data::FeatureCache::open(&cache).expect("read cache");
         for (path, expected) in paths.iter().zip(&together) {
-            let diff: f32 = (read[path].clone() - expected.clone())
-                .abs()
-                .max()
-                .into_scalar();
+            let mut back = Vec::new();
+            read.append(path, "test", &mut back).expect("cached");
+            let expected = expected.to_data().try_to_vec::<f32>().expect("f32");
+            let diff = back
+                .iter()
+                .zip(&expected)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
             assert!(diff < 1e-5, "{path}: {diff}");
         }
     }

@@ -9,8 +9,9 @@
 //!   with a visual projection, `image_embeds` `[batch, projection_dim]`.
 //! - [`ClipImageProcessor`] reproduces `CLIPImageProcessor` (decode within limits, RGB,
 //!   Pillow-exact bicubic resize, centre crop, normalise) and preprocesses batches in parallel.
-//! - [`ImageEncoder`] encodes image files in batches and writes the feature cache that
-//!   [`read_cache`] reads back (one safetensors tensor `[patches, hidden]` per image path).
+//! - [`ImageEncoder`] encodes image files in batches and writes the feature cache
+//!   ([`write_cache`]; one safetensors tensor `[patches, hidden]` per image path), which
+//!   `pelt_data::FeatureCache` reads.
 
 mod attention;
 pub mod cache;
@@ -26,7 +27,7 @@ pub mod resample;
 mod weights;
 
 pub use attention::ClipAttention;
-pub use cache::{read_cache, write_cache};
+pub use cache::write_cache;
 pub use config::{ClipVisionConfig, HiddenAct};
 pub use embeddings::ClipVisionEmbeddings;
 pub use encode::ImageEncoder;

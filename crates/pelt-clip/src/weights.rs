@@ -265,16 +265,21 @@ mod tests {
         let device = Device::default();
         let dir = tempfile::tempdir().expect("temp dir");
         let source = Checkpoint::open(fixture("clip_model_quick")).expect("checkpoint");
-        let mut tensors: Vec<(String, Vec<f32>, Vec<usize>)> = source
+        let mut tensors: Vec<pelt_weights::NamedTensor> = source
             .tensors()
-            .map(|m| {
-                let data = source.read_f32(&m.name).expect("read");
-                (m.name.clone(), data, m.shape.clone())
+            .map(|m| pelt_weights::NamedTensor {
+                name: m.name.clone(),
+                shape: m.shape.clone(),
+                values: source.read_f32(&m.name).expect("read"),
             })
             .collect();
-        tensors.push(("vision_model.extra.weight".into(), vec![0.0; 2], vec![2]));
+        tensors.push(pelt_weights::NamedTensor {
+            name: "vision_model.extra.weight".into(),
+            shape: vec![2],
+            values: vec![0.0; 2],
+        });
         let path = dir.path().join("model.safetensors");
-        crate::cache::write_tensors(&path, &tensors).expect("write");
+        pelt_weights::write_safetensors(&path, &tensors, &Default::default()).expect("write");
         let config = ClipVisionConfig::from_hf_file(fixture("clip_model_quick")).expect("config");
         let checkpoint = Checkpoint::open(&path).expect("checkpoint");
         let found = problems(load_weights(&config, &checkpoint, &device).expect_err("strict"));

@@ -1,8 +1,9 @@
 //! The cache of CLIP patch features: one safetensors file, one f32 tensor per image.
 //!
-//! Format (agreed with the CLIP crate): each tensor is keyed by the image path exactly as the data
-//! set refers to it (relative to the data root, e.g. `train/images/0.png`) and has shape
-//! `[patches, hidden]`. The file is read into memory once; lookups copy one image's features.
+//! The format is `pelt-clip`'s (its `cache.rs` documents it; `write_cache` is its one writer, this
+//! is its one reader): each tensor is keyed by the image path exactly as the data set refers to it
+//! (relative to the data root, e.g. `train/images/0.png`) and has shape `[patches, hidden]`. The
+//! file is read into memory once; lookups copy one image's features.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
