@@ -15,9 +15,9 @@ const HELP: &str = "\
 cargo xtask fewshot [--target TASK] [--shots LIST] [--seeds LIST] [--steps N] [--out FILE]
                     [--runs DIR] [-- PELT_ARGS]
 
-1. RUNS/source: `pelt train --tasks <the other tasks of configs/default.json>`.
-2. For every K in --shots and S in --seeds, `--tasks TASK --shots K --set train.seed=S` with
-   N steps (warm-up N/10, validation every N/4), once with `--init-from RUNS/source`
+1. RUNS/source: `pelt train --tasks <the other tasks of configs/default.json> PELT_ARGS`.
+2. For every K in --shots and S in --seeds, `--tasks TASK --shots K PELT_ARGS --set
+   train.seed=S` with N steps (warm-up N/10, validation every N/2), once with `--init-from RUNS/source`
    (RUNS/transfer-K-seed-S) and once from scratch (RUNS/scratch-K-seed-S).
 A finished run is reused, an unfinished one resumed. The table goes into its section of --out
 (the rest of the file is kept).
@@ -28,7 +28,8 @@ A finished run is reused, an unfinished one resumed. The table goes into its sec
   --steps N        default 100
   --runs DIR       default runs/fewshot
   --out FILE       default docs/results.md
-  -- PELT_ARGS     passed to every few-shot `pelt train` (not to the source run)
+  -- PELT_ARGS     passed to every `pelt train`, the source run's included (the few-shot
+                   runs' steps, warm-up, validation interval and seed come after them)
 ";
 
 /// The default configuration's tasks as `NAME=DIR`, the target apart from the others.
@@ -71,7 +72,7 @@ pub fn fewshot(root: &Path, args: &[String]) -> Result<()> {
     let mut target = "pd-source".to_string();
     let mut shots: Vec<usize> = vec![16, 32, 64];
     let mut seeds: Vec<u64> = vec![1, 2, 3];
-    let mut steps: usize = 100;
+    let mut steps: usize = 60;
     let mut out = root.join("docs/results.md");
     let mut runs = root.join("runs/fewshot");
     let mut it = ours.iter();
@@ -83,8 +84,8 @@ pub fn fewshot(root: &Path, args: &[String]) -> Result<()> {
             "--seeds" => seeds = list(value()?, "--seeds")?,
             "--steps" => {
                 steps = value()?.parse().context("--steps: not a count")?;
-                if steps < 4 {
-                    bail!("--steps {steps}: at least 4 (validation every N/4 steps)");
+                if steps < 2 {
+                    bail!("--steps {steps}: at least 2 (validation every N/2 steps)");
                 }
             }
             "--out" => out = root.join(value()?),
@@ -98,19 +99,21 @@ pub fn fewshot(root: &Path, args: &[String]) -> Result<()> {
     }
     let (target_task, others) = split_tasks(root, &target)?;
     let source_dir = runs.join("source");
-    let source = train_once(root, &source_dir, &["--tasks".into(), others.join(",")])?;
+    let mut source_args = vec!["--tasks".to_string(), others.join(",")];
+    source_args.extend(pelt_args.iter().cloned());
+    let source = train_once(root, &source_dir, &source_args)?;
     let common = |k: usize, seed: u64| -> Vec<String> {
         let mut a: Vec<String> = vec!["--tasks".into(), target_task.clone(), "--shots".into()];
         a.push(k.to_string());
+        a.extend(pelt_args.iter().cloned());
         for set in [
             format!("train.seed={seed}"),
             format!("train.steps={steps}"),
             format!("train.warmup_steps={}", steps / 10),
-            format!("train.eval_every={}", steps / 4),
+            format!("train.eval_every={}", steps / 2),
         ] {
             a.extend(["--set".into(), set]);
         }
-        a.extend(pelt_args.iter().cloned());
         a
     };
     let mut rows = Vec::new();
