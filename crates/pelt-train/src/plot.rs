@@ -118,6 +118,16 @@ fn draw(title: &str, y_label: &str, lines: &[Series]) -> Result<Vec<u8>, String>
     Ok(buffer)
 }
 
+/// Title and y label of the validation plot: a pretraining run validates by a loss, a training
+/// run by metrics ×100.
+fn validation_labels(validation: &[Series]) -> (&'static str, &'static str) {
+    if !validation.is_empty() && validation.iter().all(|s| s.name.ends_with("loss")) {
+        ("validation loss", "loss")
+    } else {
+        ("validation metrics (x100)", "score")
+    }
+}
+
 /// Writes `loss.png` and `validation.png` into `run` from its `log.jsonl` (atomically, like
 /// every other file of a run).
 pub fn write_plots(run: &Path) -> Result<(), TrainError> {
@@ -127,14 +137,10 @@ pub fn write_plots(run: &Path) -> Result<(), TrainError> {
     // The font is compiled in, so registering it can only fail if the file was corrupted.
     register_font("sans-serif", FontStyle::Normal, FONT)
         .map_err(|_| TrainError::Config("the bundled plot font is not a valid font".into()))?;
+    let (title, y_label) = validation_labels(&validation);
     for (name, title, y_label, lines) in [
         ("loss.png", "training loss", "loss", &loss),
-        (
-            "validation.png",
-            "validation metrics (x100)",
-            "score",
-            &validation,
-        ),
+        ("validation.png", title, y_label, &validation),
     ] {
         let file = run.join(name);
         let rgb = draw(title, y_label, lines)
@@ -172,6 +178,19 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(err.contains("run/log.jsonl line 1"), "{err}");
+    }
+
+    #[test]
+    fn a_loss_is_labelled_as_a_loss_and_metrics_as_scores() {
+        let series = |name: &str| Series {
+            name: name.into(),
+            points: vec![(1.0, 5.0)],
+        };
+        let loss = [series("span-corruption held-out loss")];
+        assert_eq!(validation_labels(&loss), ("validation loss", "loss"));
+        let metrics = [series("pd-source accuracy"), series("average")];
+        assert_eq!(validation_labels(&metrics).1, "score");
+        assert_eq!(validation_labels(&[]).1, "score");
     }
 
     #[test]
