@@ -18,7 +18,7 @@ use serde_json::json;
 use crate::config::{PRETRAIN_TASK, PretrainConfig, RunConfig};
 use crate::error::{TrainError, io};
 use crate::gradients::stable_param_ids;
-use crate::run::{BEST, Objective, optimise, prepare};
+use crate::run::{Objective, optimise, prepare};
 use crate::setup::{backbone, tokenizer_file};
 use crate::stop::StopHandle;
 
@@ -245,7 +245,7 @@ pub fn pretrain(
         )));
     }
     let model = stable_param_ids(PeltModel::new(t5, config.pelt.clone())?);
-    let (model, state) = optimise(
+    let (best, state) = optimise(
         config,
         run,
         resume,
@@ -253,7 +253,6 @@ pub fn pretrain(
         &mut objective,
         stop,
     )?;
-    let best = model.load_trainable(run.join(BEST))?.valid();
     let heldout_loss = objective.heldout_loss(&best, device)?;
     let out = run.join("model");
     best.t5.save(&out)?;

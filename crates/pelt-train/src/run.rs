@@ -121,7 +121,7 @@ pub fn train(
     };
     let autodiff = device.clone().autodiff();
     let model = build_model(config, &autodiff)?;
-    let (model, state) = optimise(
+    let (best, state) = optimise(
         config,
         run,
         resume,
@@ -129,7 +129,6 @@ pub fn train(
         &mut objective,
         stop,
     )?;
-    let best = model.load_trainable(run.join(BEST))?.valid();
     final_report(config, run, &best, &data, &evaluator, &state)
 }
 
@@ -221,7 +220,8 @@ impl Objective for TaskMixture<'_> {
 /// The optimisation loop shared by training and pretraining (docs/method.md §6): AdamW with
 /// warm-up and linear decay, gradient accumulation, global-norm clipping, validation every
 /// `eval_every` steps keeping the best model in `best.safetensors`, atomic checkpoints with
-/// exact resume, `log.jsonl` and plots. Returns the final model and run state.
+/// exact resume, `log.jsonl` and plots. Returns the best model (weights of `best.safetensors`,
+/// without autodiff) and the final run state.
 pub(crate) fn optimise<O: Objective>(
     config: &RunConfig,
     run: &Path,
@@ -333,7 +333,7 @@ pub(crate) fn optimise<O: Objective>(
         }
     }
     bar.finish();
-    Ok((model, state))
+    Ok((model.load_trainable(run.join(BEST))?.valid(), state))
 }
 
 /// Evaluates `model` on every task's full validation and test sets beside the majority
