@@ -5,26 +5,42 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
+use clap::Parser;
 use serde_json::Value;
 
-use crate::results::{cell, list, mean_std, train_once, write_section};
+use crate::results::{cell, mean_std, train_once, write_section};
 
-const HELP: &str = "\
-cargo xtask compare [--methods LIST] [--seeds LIST] [--out FILE] [--runs DIR] [-- PELT_ARGS]
-
-Trains configs/default.json once per method and seed (`pelt train --method M --set
-train.seed=S --out RUNS/M-seed-S`; a finished run is reused, an unfinished one resumed), then
-writes the comparison table into its section of --out (the rest of the file is kept).
-
-  --methods LIST   default full,adapters,prefix,hyperformer,hyperprefix,hyperpelt
-  --seeds LIST     default 1,2,3
-  --runs DIR       default runs/compare
-  --out FILE       default docs/results.md
-  -- PELT_ARGS     passed to every `pelt train` (e.g. --set train.steps=100)
-";
+/// The paper's method comparison at our scale.
+///
+/// Every method × seed on configs/default.json (`pelt train --method M --set train.seed=S
+/// PELT_ARGS --out RUNS/M-seed-S`; a finished run is reused, an unfinished one resumed), then the
+/// comparison table into its section of --out (the rest of the file is kept).
+#[derive(Parser)]
+#[command(name = "cargo xtask compare")]
+struct CompareArgs {
+    /// Methods, in table order
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "full,adapters,prefix,hyperformer,hyperprefix,hyperpelt"
+    )]
+    methods: Vec<String>,
+    /// Seeds
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
+    seeds: Vec<u64>,
+    /// Markdown file whose `compare` section gets the table
+    #[arg(long, default_value = "docs/results.md")]
+    out: PathBuf,
+    /// Directory of the runs
+    #[arg(long, default_value = "runs/compare")]
+    runs: PathBuf,
+    /// Passed to every `pelt train` (e.g. --set train.steps=100)
+    #[arg(last = true)]
+    pelt_args: Vec<String>,
+}
 
 /// `task metric` → test values of one method over its seeds.
 type Scores = BTreeMap<String, Vec<f64>>;
@@ -132,32 +148,17 @@ fn table(methods: &[(String, Summary)], seeds: &[u64], command: &str) -> String 
 
 /// Runs (or reuses) every method × seed and writes the table to `--out`.
 pub fn compare(root: &Path, args: &[String]) -> Result<()> {
-    let (ours, pelt_args) = match args.iter().position(|a| a == "--") {
-        Some(i) => (&args[..i], &args[i + 1..]),
-        None => (args, &[][..]),
-    };
-    let mut methods: Vec<String> = "full,adapters,prefix,hyperformer,hyperprefix,hyperpelt"
-        .split(',')
-        .map(String::from)
-        .collect();
-    let mut seeds: Vec<u64> = vec![1, 2, 3];
-    let mut out = root.join("docs/results.md");
-    let mut runs = root.join("runs/compare");
-    let mut it = ours.iter();
-    while let Some(a) = it.next() {
-        let mut value = || it.next().with_context(|| format!("{a} needs a value"));
-        match a.as_str() {
-            "--methods" => methods = list(value()?, "--methods")?,
-            "--seeds" => seeds = list(value()?, "--seeds")?,
-            "--out" => out = root.join(value()?),
-            "--runs" => runs = root.join(value()?),
-            "--help" | "-h" => {
-                print!("{HELP}");
-                return Ok(());
-            }
-            other => bail!("unknown option `{other}`\n\n{HELP}"),
-        }
-    }
+    let CompareArgs {
+        methods,
+        seeds,
+        out,
+        runs,
+        pelt_args,
+    } = CompareArgs::try_parse_from(
+        std::iter::once("cargo xtask compare".to_string()).chain(args.iter().cloned()),
+    )
+    .unwrap_or_else(|e| e.exit());
+    let (out, runs) = (root.join(out), root.join(runs));
     let mut summaries = Vec::new();
     for method in &methods {
         let mut reports = Vec::new();

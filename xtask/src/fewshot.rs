@@ -4,33 +4,48 @@
 //! examples, steps and seed.
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use clap::Parser;
 use serde_json::Value;
 
-use crate::results::{cell, list, mean_std, test_score, train_once, write_section};
+use crate::results::{cell, mean_std, test_score, train_once, write_section};
 
-const HELP: &str = "\
-cargo xtask fewshot [--target TASK] [--shots LIST] [--seeds LIST] [--steps N] [--out FILE]
-                    [--runs DIR] [-- PELT_ARGS]
-
-1. RUNS/source: `pelt train --tasks <the other tasks of configs/default.json> PELT_ARGS`.
-2. For every K in --shots and S in --seeds, `--tasks TASK --shots K PELT_ARGS --set
-   train.seed=S` with N steps (warm-up N/10, validation every N/2), once with `--init-from RUNS/source`
-   (RUNS/transfer-K-seed-S) and once from scratch (RUNS/scratch-K-seed-S).
-A finished run is reused, an unfinished one resumed. The table goes into its section of --out
-(the rest of the file is kept).
-
-  --target TASK    default pd-source
-  --shots LIST     examples per class, default 16,32,64
-  --seeds LIST     default 1,2,3
-  --steps N        default 100
-  --runs DIR       default runs/fewshot
-  --out FILE       default docs/results.md
-  -- PELT_ARGS     passed to every `pelt train`, the source run's included (the few-shot
-                   runs' steps, warm-up, validation interval and seed come after them)
-";
+/// Few-shot transfer from the other default tasks to one, against training it from scratch.
+///
+/// First RUNS/source trains the other tasks of configs/default.json (`pelt train --tasks OTHERS
+/// PELT_ARGS`). Then, for every K and S, TASK trains on K examples per class (`--tasks TASK
+/// --shots K PELT_ARGS --set train.seed=S`, N steps, warm-up N/10, validation every N/2), once
+/// with `--init-from RUNS/source` (RUNS/transfer-K-seed-S) and once from scratch
+/// (RUNS/scratch-K-seed-S). A finished run is reused, an unfinished one resumed; the table goes
+/// into the `fewshot` section of --out (the rest of the file is kept).
+#[derive(Parser)]
+#[command(name = "cargo xtask fewshot")]
+struct FewshotArgs {
+    /// The task transferred to
+    #[arg(long, default_value = "pd-source")]
+    target: String,
+    /// Examples per class
+    #[arg(long, value_delimiter = ',', default_value = "16,32,64")]
+    shots: Vec<usize>,
+    /// Seeds
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
+    seeds: Vec<u64>,
+    /// Steps of each few-shot run (at least 2)
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(2..))]
+    steps: u64,
+    /// Markdown file whose `fewshot` section gets the table
+    #[arg(long, default_value = "docs/results.md")]
+    out: PathBuf,
+    /// Directory of the runs
+    #[arg(long, default_value = "runs/fewshot")]
+    runs: PathBuf,
+    /// Passed to every `pelt train`, the source run's included (the few-shot runs' steps,
+    /// warm-up, validation interval and seed come after them)
+    #[arg(last = true)]
+    pelt_args: Vec<String>,
+}
 
 /// The default configuration's tasks as `NAME=DIR`, the target apart from the others.
 fn split_tasks(root: &Path, target: &str) -> Result<(String, Vec<String>)> {
@@ -65,38 +80,19 @@ fn split_tasks(root: &Path, target: &str) -> Result<(String, Vec<String>)> {
 
 /// Runs (or reuses) the source run and every few-shot run; writes the table to `--out`.
 pub fn fewshot(root: &Path, args: &[String]) -> Result<()> {
-    let (ours, pelt_args) = match args.iter().position(|a| a == "--") {
-        Some(i) => (&args[..i], &args[i + 1..]),
-        None => (args, &[][..]),
-    };
-    let mut target = "pd-source".to_string();
-    let mut shots: Vec<usize> = vec![16, 32, 64];
-    let mut seeds: Vec<u64> = vec![1, 2, 3];
-    let mut steps: usize = 60;
-    let mut out = root.join("docs/results.md");
-    let mut runs = root.join("runs/fewshot");
-    let mut it = ours.iter();
-    while let Some(a) = it.next() {
-        let mut value = || it.next().with_context(|| format!("{a} needs a value"));
-        match a.as_str() {
-            "--target" => target = value()?.clone(),
-            "--shots" => shots = list(value()?, "--shots")?,
-            "--seeds" => seeds = list(value()?, "--seeds")?,
-            "--steps" => {
-                steps = value()?.parse().context("--steps: not a count")?;
-                if steps < 2 {
-                    bail!("--steps {steps}: at least 2 (validation every N/2 steps)");
-                }
-            }
-            "--out" => out = root.join(value()?),
-            "--runs" => runs = root.join(value()?),
-            "--help" | "-h" => {
-                print!("{HELP}");
-                return Ok(());
-            }
-            other => bail!("unknown option `{other}`\n\n{HELP}"),
-        }
-    }
+    let FewshotArgs {
+        target,
+        shots,
+        seeds,
+        steps,
+        out,
+        runs,
+        pelt_args,
+    } = FewshotArgs::try_parse_from(
+        std::iter::once("cargo xtask fewshot".to_string()).chain(args.iter().cloned()),
+    )
+    .unwrap_or_else(|e| e.exit());
+    let (out, runs) = (root.join(out), root.join(runs));
     let (target_task, others) = split_tasks(root, &target)?;
     let source_dir = runs.join("source");
     let mut source_args = vec!["--tasks".to_string(), others.join(",")];
@@ -161,7 +157,7 @@ fn table(
     others: &[String],
     rows: &[(usize, Vec<f64>, Vec<f64>)],
     seeds: &[u64],
-    steps: usize,
+    steps: u64,
     command: &str,
 ) -> String {
     let names: Vec<&str> = others

@@ -25,17 +25,6 @@ pub fn cell(values: &[f64]) -> String {
     format!("{mean:.2} ± {std:.2}")
 }
 
-/// A comma-separated list, each item parsed; `what` names the option in the error.
-pub fn list<T: std::str::FromStr>(text: &str, what: &str) -> Result<Vec<T>> {
-    text.split(',')
-        .map(|x| {
-            x.trim()
-                .parse()
-                .map_err(|_| anyhow::anyhow!("{what}: `{x}`"))
-        })
-        .collect()
-}
-
 /// `pelt train ARGS --out DIR` unless DIR already holds a report (a finished run is reused, an
 /// interrupted one resumed); returns the parsed `report.json`.
 pub fn train_once(root: &Path, dir: &Path, args: &[String]) -> Result<Value> {
