@@ -12,7 +12,7 @@ use tokenizers::Tokenizer;
 use crate::batch::{Batch, IGNORE_INDEX, VisualInput};
 use crate::error::{DataError, Result};
 use crate::features::FeatureCache;
-use crate::load::TaskData;
+use crate::load_task::TaskData;
 use crate::record::Example;
 use crate::sampler::BatchPlan;
 use crate::tokens::TokenEncoder;

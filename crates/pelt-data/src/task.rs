@@ -3,7 +3,7 @@
 use crate::error::{DataError, Result};
 use crate::layout::Layout;
 use crate::record::{Example, RawLabel, Record};
-use crate::report::ReadReport;
+use crate::skipped::ReadReport;
 
 /// How a label becomes the target string.
 #[derive(Debug, Clone, Copy, PartialEq)]

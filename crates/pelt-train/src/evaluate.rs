@@ -10,9 +10,9 @@ use pelt_hyper::PeltModel;
 use pelt_t5::{GenerationConfig, T5Tokenizer};
 use serde::{Deserialize, Serialize};
 
-use crate::batches::to_input;
 use crate::config::TrainConfig;
 use crate::error::TrainError;
+use crate::to_tensors::to_input;
 
 /// One metric's value (×100).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

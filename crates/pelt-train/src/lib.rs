@@ -4,7 +4,6 @@
 //! (`cargo xtask train`, `cargo xtask pretrain`) is its command line.
 
 pub mod backend;
-mod batches;
 pub mod checkpoint;
 mod config;
 mod error;
@@ -19,8 +18,8 @@ mod run;
 mod schedule;
 mod setup;
 mod stop;
+mod to_tensors;
 
-pub use batches::to_input;
 pub use config::{Backbone, PRETRAIN_TASK, PretrainConfig, RunConfig, TaskSource, TrainConfig};
 pub use error::TrainError;
 pub use evaluate::{Evaluator, MetricValue, average, majority_baseline};
@@ -33,3 +32,4 @@ pub use run::{final_report, train};
 pub use schedule::learning_rate;
 pub use setup::{Data, build_model, image_features, load_data, load_trained};
 pub use stop::StopHandle;
+pub use to_tensors::to_input;

@@ -193,7 +193,7 @@ impl Objective for TaskMixture<'_> {
             .next()
             .ok_or_else(|| TrainError::Config("the sampler ran dry".into()))?;
         let batch = self.data.batcher.plan(&plan, &self.data.tasks)?;
-        let (input, labels) = crate::batches::to_input(&batch, device)?;
+        let (input, labels) = crate::to_tensors::to_input(&batch, device)?;
         Ok((input, labels, batch.batch_size))
     }
 

@@ -7,13 +7,13 @@
 mod cider;
 mod classification;
 mod correlation;
-mod evaluate;
+mod task_scores;
 mod vqa;
 
 pub use cider::{caption_tokens, cider_d};
 pub use classification::{accuracy, f1_with_invalid, int_or_invalid, matthews, python_int};
 pub use correlation::{INVALID_SCORE, average_ranks, parse_scores, pearson, spearman};
-pub use evaluate::{Score, evaluate, glue_score};
+pub use task_scores::{Score, evaluate, glue_score};
 pub use vqa::{
     exact_match, normalize_answer, process_digit_article, process_punctuation, vqa_accuracy,
     vqa_score,

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use crate::error::{DataError, Result};
 use crate::record::{Origin, Record};
-use crate::report::ReadReport;
+use crate::skipped::ReadReport;
 
 /// State shared by the readers while one split of one task is read.
 pub(crate) struct Reading<'a> {

@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 use crate::batch::Batch;
 use crate::batcher::{Batcher, TruncationStats};
 use crate::error::{DataError, Result};
-use crate::load::TaskData;
+use crate::load_task::TaskData;
 use crate::sampler::TemperatureSampler;
 
 /// Worker settings of a [`Loader`].

@@ -7,7 +7,7 @@ use crate::error::{DataError, Result};
 use crate::layout::Layout;
 use crate::reader::Reading;
 use crate::record::Example;
-use crate::report::ReadReport;
+use crate::skipped::ReadReport;
 use crate::splits::{halve_validation, hold_out_train};
 use crate::task::{SplitPolicy, TaskSpec};
 
