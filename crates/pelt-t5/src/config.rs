@@ -219,15 +219,15 @@ impl T5Config {
         let json: serde_json::Value = serde_json::from_str(text).map_err(parse_error)?;
         // A configuration without `model_type` is taken as T5; another model's is refused
         // rather than read with T5 defaults for every field it lacks.
-        if let Some(model_type) = json.get("model_type") {
-            if !T5_MODEL_TYPES.iter().any(|t| model_type == t) {
-                return Err(T5Error::ConfigValue {
-                    field: "model_type",
-                    reason: format!(
-                        "{model_type} is not a T5-family model (expected one of {T5_MODEL_TYPES:?})"
-                    ),
-                });
-            }
+        if let Some(model_type) = json.get("model_type")
+            && !T5_MODEL_TYPES.iter().any(|t| model_type == t)
+        {
+            return Err(T5Error::ConfigValue {
+                field: "model_type",
+                reason: format!(
+                    "{model_type} is not a T5-family model (expected one of {T5_MODEL_TYPES:?})"
+                ),
+            });
         }
         let config: Self = serde_json::from_value(json).map_err(parse_error)?;
         config.validate()?;

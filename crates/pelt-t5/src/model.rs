@@ -75,14 +75,14 @@ impl T5Input {
                 format!("[{batch}, extra, d_model] (input_ids has batch {batch})"),
             ));
         }
-        if let Some(m) = &mask {
-            if m.dims() != [batch, extra] {
-                return Err(shape_error(
-                    "the appended embeddings' mask",
-                    &m.dims(),
-                    format!("[{batch}, {extra}]"),
-                ));
-            }
+        if let Some(m) = &mask
+            && m.dims() != [batch, extra]
+        {
+            return Err(shape_error(
+                "the appended embeddings' mask",
+                &m.dims(),
+                format!("[{batch}, {extra}]"),
+            ));
         }
         self.appended = Some((embeds, mask));
         Ok(self)
