@@ -6,8 +6,11 @@ line: the seconds of every timed iteration and the process's peak resident memor
 PyTorch eager, the reference implementation of the fixture generators: Hugging Face T5
 (random weights, dropout 0) with the spec's insertion points (`pelt-t5`'s `spec_forward`) and the
 HyperPELT hypernetwork (`pelt-hyper`'s `Reference`, spec dimensions), AdamW. Greedy generation
-is transformers' own `generate` with its key/value cache. Threads: `--threads`
-(`torch.set_num_threads`), the same number the Rust side gets.
+is transformers' own `generate` with its key/value cache. `pretrain` is one span-corruption
+pretraining step at the bundled model's shapes as a `transformers` user writes it: the model's
+own forward and loss, `clip_grad_norm_`, fused AdamW. Threads: `--threads`
+(`torch.set_num_threads`), the same number the Rust side gets. `--compile` runs the forward
+(and loss) through `torch.compile` (inductor); the warm-up iterations include the compilation.
 """
 import argparse
 import importlib.util
@@ -34,12 +37,15 @@ hyperfx = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(hyperfx)  # Reference: the HyperPELT hypernetwork
 
 BATCH, SOURCE, TARGET, VISUAL_TOKENS, CLIP_DIM, MATMUL_SIZE = 8, 128, 8, 49, 768, 2048
+# configs/pretrain-t5-mini.json: 32 chunks of 141 tokens, corrupted to 128 + 29.
+PRETRAIN_BATCH, PRETRAIN_CHUNK, PRETRAIN_SOURCE, PRETRAIN_TARGET = 32, 141, 128, 29
 # PeltConfig's defaults (docs/method.md §8).
 SPEC_DIMS = dict(embedding_dim=64, projector_hidden_dim=128, hyper_dim=64, adapter_dim=24,
                  prefix_len=8)
 DIMS = {
     "small": dict(d_model=512, d_kv=64, d_ff=2048, num_layers=6, num_heads=8),
     "base": dict(d_model=768, d_kv=64, d_ff=3072, num_layers=12, num_heads=12),
+    "mini": dict(d_model=256, d_kv=64, d_ff=1024, num_layers=4, num_heads=4),
 }
 
 
@@ -94,20 +100,41 @@ def timed(warmup, iters, f):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--case", required=True,
-                   choices=["step", "forward", "generate", "matmul"])
+                   choices=["step", "forward", "generate", "matmul", "pretrain"])
     p.add_argument("--dims", default="small", choices=list(DIMS))
     p.add_argument("--method", default="hyperpelt", choices=["hyperpelt", "full"])
     p.add_argument("--visual", action="store_true")
     p.add_argument("--iters", type=int, default=3)
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--compile", action="store_true")
     a = p.parse_args()
+    compiled = torch.compile if a.compile else (lambda f: f)
+    if a.compile:
+        # The first call compiles; the second recompiles once more for the grad-mode and
+        # shape guards it learnt. Neither is timed.
+        a.warmup = max(a.warmup, 2)
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
 
     if a.case == "matmul":
         x, y = torch.randn(MATMUL_SIZE, MATMUL_SIZE), torch.randn(MATMUL_SIZE, MATMUL_SIZE)
         times = timed(a.warmup, a.iters, lambda: x @ y)
+    elif a.case == "pretrain":
+        model = t5("mini").train()
+        ids = torch.randint(2, 32000, (PRETRAIN_BATCH, PRETRAIN_SOURCE))
+        mask = torch.ones_like(ids)
+        labels = torch.randint(2, 32000, (PRETRAIN_BATCH, PRETRAIN_TARGET))
+        optimiser = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.01,
+                                      fused=True)
+        loss_of = compiled(lambda: model(input_ids=ids, attention_mask=mask, labels=labels).loss)
+
+        def step():
+            optimiser.zero_grad(set_to_none=True)
+            loss_of().backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimiser.step()
+        times = timed(a.warmup, a.iters, step)
     elif a.case == "generate":
         model = t5(a.dims).eval()
         ids, mask, _, _ = batch(False)
@@ -127,6 +154,7 @@ def main():
         if a.case == "forward":
             model.eval()
 
+            @compiled
             def forward():
                 with torch.no_grad():
                     ins, tokens = insertions(ref, features)
@@ -146,19 +174,22 @@ def main():
             # (docs/benchmarks.md, "The PyTorch anchor of the full step").
             optimiser = torch.optim.AdamW(params, lr=3e-4, fused=True)
 
-            def step():
+            @compiled
+            def loss_of():
                 ins, tokens = (None, None) if full else insertions(ref, features)
                 _, logits = t5fx.spec_forward(model, ids, mask, dec_ids, ins, tokens)
-                loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1),
+                return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1),
                                        ignore_index=-100, label_smoothing=0.1)
+
+            def step():
                 optimiser.zero_grad(set_to_none=True)
-                loss.backward()
+                loss_of().backward()
                 optimiser.step()
             times = timed(a.warmup, a.iters, step)
     print(json.dumps({
         "side": "torch", "case": a.case, "times_s": times,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-        "threads": a.threads, "torch": torch.__version__,
+        "threads": a.threads, "torch": torch.__version__, "compiled": a.compile,
     }))
 
 

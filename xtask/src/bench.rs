@@ -12,7 +12,8 @@ use serde_json::Value;
 use crate::{python_env, run};
 
 pub const HELP: &str = "\
-cargo xtask bench [--compare-only] [--dims small,base] [--rounds N] [--iters N] [--threads N]
+cargo xtask bench [--compare-only] [--compile] [--dims small,base] [--rounds N] [--iters N]
+                  [--threads N]
 
   Runs `cargo bench --workspace` (criterion), then the side-by-side comparison with PyTorch:
   each case runs in a fresh Rust process and a fresh PyTorch process, alternating, ROUNDS times
@@ -20,53 +21,96 @@ cargo xtask bench [--compare-only] [--dims small,base] [--rounds N] [--iters N] 
   timed iterations. THREADS (default: all cores) is RAYON_NUM_THREADS for Rust and
   torch.set_num_threads for PyTorch. The PyTorch side runs in .venv-fixtures/ (installed from
   xtask/fixtures-requirements.txt on first use), or in the interpreter named by PELT_PYTHON.
-  --compare-only skips the criterion benches.
+  --compare-only skips the criterion benches. --compile adds a third side, PyTorch with the
+  forward and loss under torch.compile (inductor), for the training steps, forwards and the
+  pretraining step (a second anchor; its compilation happens in the warm-up).
 ";
 
-/// One row of the comparison: worker arguments common to both sides, and whether PyTorch
-/// has the case.
+/// Which PyTorch sides a case has.
+#[derive(Clone, Copy, PartialEq)]
+enum Torch {
+    /// Rust only.
+    None,
+    /// PyTorch eager.
+    Eager,
+    /// PyTorch eager, and under `torch.compile` with `--compile`.
+    Compilable,
+}
+
+/// One row of the comparison: worker arguments common to both sides, and which PyTorch sides
+/// it has.
 struct Case {
     label: String,
     args: Vec<String>,
-    torch: bool,
+    torch: Torch,
 }
 
-/// Per-dimension cases: label, worker arguments after `--dims D`, and whether PyTorch has it.
-const PER_DIMS: [(&str, &[&str], bool); 9] = [
-    ("hyperpelt train step", &["--case", "step"], true),
+/// Per-dimension cases: label, worker arguments after `--dims D`, and which PyTorch sides.
+const PER_DIMS: [(&str, &[&str], Torch); 9] = [
+    (
+        "hyperpelt train step",
+        &["--case", "step"],
+        Torch::Compilable,
+    ),
     (
         "hyperpelt train step +49 visual",
         &["--case", "step", "--visual"],
-        true,
+        Torch::Compilable,
     ),
     (
         "full train step",
         &["--case", "step", "--method", "full"],
-        true,
+        Torch::Compilable,
     ),
-    ("hyperpelt forward", &["--case", "forward"], true),
+    (
+        "hyperpelt forward",
+        &["--case", "forward"],
+        Torch::Compilable,
+    ),
     (
         "hyperpelt forward +49 visual",
         &["--case", "forward", "--visual"],
-        true,
+        Torch::Compilable,
     ),
-    ("greedy 8 tokens (plain T5)", &["--case", "generate"], true),
-    ("hypernetwork generation", &["--case", "hypernet"], false),
+    (
+        "greedy 8 tokens (plain T5)",
+        &["--case", "generate"],
+        Torch::Eager,
+    ),
+    (
+        "hypernetwork generation",
+        &["--case", "hypernet"],
+        Torch::None,
+    ),
     (
         "materialised hyperpelt forward",
         &["--case", "materialised"],
-        false,
+        Torch::None,
     ),
-    ("static adapters forward", &["--case", "adapters"], false),
+    (
+        "static adapters forward",
+        &["--case", "adapters"],
+        Torch::None,
+    ),
 ];
+
+/// The label of the pretraining case, whose tokens/s the report derives.
+const PRETRAIN: &str = "pretraining step (t5-mini, 32 × 141 tokens)";
 
 fn cases(dims: &[String]) -> Vec<Case> {
     let strings = |args: &[&str]| args.iter().map(|a| a.to_string()).collect::<Vec<_>>();
-    let mut out = vec![Case {
-        label: "matmul 2048² f32".into(),
-        args: strings(&["--case", "matmul"]),
-        torch: true,
-    }];
+    let mut out = vec![
+        Case {
+            label: "matmul 2048² f32".into(),
+            args: strings(&["--case", "matmul"]),
+            torch: Torch::Eager,
+        },
+        Case {
+            label: PRETRAIN.into(),
+            args: strings(&["--case", "pretrain"]),
+            torch: Torch::Compilable,
+        },
+    ];
     for d in dims {
         out.extend(PER_DIMS.iter().map(|(label, args, torch)| Case {
             label: format!("{d}: {label}"),
@@ -83,6 +127,8 @@ struct Side {
     times: Vec<f64>,
     peak_rss_mib: f64,
     flops: Option<f64>,
+    /// Corpus tokens per iteration (the pretraining case).
+    tokens: Option<f64>,
 }
 
 impl Side {
@@ -101,7 +147,42 @@ impl Side {
             .peak_rss_mib
             .max(line["peak_rss_mib"].as_f64().unwrap_or(0.0));
         self.flops = line["flops"].as_f64().or(self.flops);
+        self.tokens = line["tokens"].as_f64().or(self.tokens);
         Ok(())
+    }
+}
+
+/// Who runs a case.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Rust,
+    Eager,
+    Compiled,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Rust => "rust",
+            Kind::Eager => "pytorch",
+            Kind::Compiled => "pytorch compiled",
+        }
+    }
+}
+
+/// A case and what each of its sides measured.
+struct Row {
+    case: Case,
+    sides: Vec<(Kind, Side)>,
+}
+
+impl Row {
+    fn side(&self, kind: Kind) -> Option<&Side> {
+        self.sides.iter().find(|(k, _)| *k == kind).map(|(_, s)| s)
+    }
+
+    fn median(&self, kind: Kind) -> Option<f64> {
+        self.side(kind).and_then(Side::median)
     }
 }
 
@@ -127,6 +208,7 @@ fn worker(command: &mut Command) -> Result<Value> {
 
 struct Options {
     compare_only: bool,
+    compile: bool,
     dims: Vec<String>,
     rounds: usize,
     iters: usize,
@@ -136,6 +218,7 @@ struct Options {
 fn parse(args: &[String]) -> Result<Options> {
     let mut o = Options {
         compare_only: false,
+        compile: false,
         dims: vec!["small".into(), "base".into()],
         rounds: 3,
         iters: 3,
@@ -149,6 +232,7 @@ fn parse(args: &[String]) -> Result<Options> {
         };
         match flag.as_str() {
             "--compare-only" => o.compare_only = true,
+            "--compile" => o.compile = true,
             "--dims" => o.dims = value()?.split(',').map(str::to_string).collect(),
             "--rounds" => o.rounds = value()?.parse().context("--rounds")?,
             "--iters" => o.iters = value()?.parse().context("--iters")?,
@@ -190,84 +274,155 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
     let iters = o.iters.to_string();
     let mut rows = Vec::new();
     for case in cases(&o.dims) {
-        let (mut ours, mut theirs) = (Side::default(), Side::default());
+        let mut sides = vec![Kind::Rust];
+        if case.torch != Torch::None {
+            sides.push(Kind::Eager);
+        }
+        if o.compile && case.torch == Torch::Compilable {
+            sides.push(Kind::Compiled);
+        }
+        let mut row = Row {
+            case,
+            sides: sides.iter().map(|&kind| (kind, Side::default())).collect(),
+        };
         for round in 0..o.rounds {
-            let mut sides = vec![true];
-            if case.torch {
-                // Alternate which side goes first, so drift in machine load hits both.
-                sides.insert(usize::from(round % 2 == 0), false);
-            }
-            for is_rust in sides {
+            // Rotate which side goes first, so drift in machine load hits all of them.
+            for k in 0..row.sides.len() {
+                let (kind, side) = {
+                    let n = row.sides.len();
+                    &mut row.sides[(k + round) % n]
+                };
                 eprintln!(
                     "{} round {}/{}: {}",
-                    case.label,
+                    row.case.label,
                     round + 1,
                     o.rounds,
-                    if is_rust { "rust" } else { "pytorch" }
+                    kind.name()
                 );
-                let mut command = if is_rust {
-                    let mut c = Command::new(&rust);
-                    c.env("RAYON_NUM_THREADS", &threads);
-                    c
-                } else {
-                    let mut c = Command::new(&python);
-                    c.arg(&script).args(["--threads", &threads]);
-                    c
+                let mut command = match kind {
+                    Kind::Rust => {
+                        let mut c = Command::new(&rust);
+                        c.env("RAYON_NUM_THREADS", &threads);
+                        c
+                    }
+                    Kind::Eager | Kind::Compiled => {
+                        let mut c = Command::new(&python);
+                        c.arg(&script).args(["--threads", &threads]);
+                        if *kind == Kind::Compiled {
+                            c.arg("--compile");
+                        }
+                        c
+                    }
                 };
-                command.args(&case.args).args(["--iters", &iters]);
-                let line = worker(&mut command)?;
-                if is_rust { &mut ours } else { &mut theirs }.add(&line)?;
+                command.args(&row.case.args).args(["--iters", &iters]);
+                side.add(&worker(&mut command)?)?;
             }
         }
-        rows.push((case, ours, theirs));
+        rows.push(row);
     }
     report(&rows, &o);
     Ok(())
 }
 
 /// Prints the comparison as a Markdown table, then the derived figures.
-fn report(rows: &[(Case, Side, Side)], o: &Options) {
-    let gflops = |side: &Side| side.median().zip(side.flops).map(|(t, f)| f / t / 1e9);
+fn report(rows: &[Row], o: &Options) {
+    let flops = |row: &Row| row.side(Kind::Rust).and_then(|s| s.flops);
+    let gflops = |row: &Row, kind| row.median(kind).zip(flops(row)).map(|(t, f)| f / t / 1e9);
     let ceiling = rows
         .iter()
-        .find(|(c, _, _)| c.label.starts_with("matmul"))
-        .map(|(_, ours, theirs)| {
-            let torch = theirs.median().map(|t| ours.flops.unwrap_or(0.0) / t / 1e9);
-            gflops(ours).unwrap_or(0.0).max(torch.unwrap_or(0.0))
+        .find(|r| r.case.label.starts_with("matmul"))
+        .map(|r| {
+            let best = |kind| gflops(r, kind).unwrap_or(0.0);
+            best(Kind::Rust).max(best(Kind::Eager))
         })
         .unwrap_or(0.0);
     println!(
-        "\n{} thread(s), {} round(s) x {} iteration(s) per side; ratio = Rust / PyTorch time \
-         (below 1: Rust faster); ceiling = best 2048² f32 matmul of either side, {ceiling:.1} GFLOP/s\n",
-        o.threads, o.rounds, o.iters
+        "\n{} thread(s), {} round(s) x {} iteration(s) per side; ratio = Rust / PyTorch eager \
+         time (below 1: Rust faster){}; ceiling = best 2048² f32 matmul of either side, \
+         {ceiling:.1} GFLOP/s\n",
+        o.threads,
+        o.rounds,
+        o.iters,
+        if o.compile {
+            "; compiled ratio = Rust / torch.compile time"
+        } else {
+            ""
+        }
+    );
+    let fmt = |v: Option<f64>, digits: usize| v.map_or("-".into(), |v| format!("{v:.digits$}"));
+    let compiled_head = if o.compile {
+        " torch.compile median s | compiled ratio |"
+    } else {
+        ""
+    };
+    println!(
+        "| case | Rust median s | Rust min–max s | PyTorch median s | PyTorch min–max s | ratio |\
+         {compiled_head} Rust GFLOP/s (share of ceiling) | PyTorch GFLOP/s | Rust peak MiB | \
+         PyTorch peak MiB |"
     );
     println!(
-        "| case | Rust median s | PyTorch median s | ratio | Rust GFLOP/s (share of ceiling) | \
-         PyTorch GFLOP/s | Rust peak MiB | PyTorch peak MiB |"
+        "|---|---:|---:|---:|---:|---:|{}---:|---:|---:|---:|",
+        if o.compile { "---:|---:|" } else { "" }
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
-    let fmt = |v: Option<f64>, digits: usize| v.map_or("-".into(), |v| format!("{v:.digits$}"));
-    for (case, ours, theirs) in rows {
-        let ratio = ours.median().zip(theirs.median()).map(|(a, b)| a / b);
-        let share = gflops(ours).map(|g| format!("{g:.1} ({:.0} %)", 100.0 * g / ceiling));
-        let theirs_gflops = theirs.median().zip(ours.flops).map(|(t, f)| f / t / 1e9);
+    let spread = |row: &Row, kind| {
+        row.side(kind)
+            .and_then(|s| {
+                let min = s.times.iter().copied().reduce(f64::min)?;
+                let max = s.times.iter().copied().reduce(f64::max)?;
+                Some(format!("{min:.3}–{max:.3}"))
+            })
+            .unwrap_or("-".into())
+    };
+    let ratio = |row: &Row, kind| {
+        row.median(Kind::Rust)
+            .zip(row.median(kind))
+            .map(|(a, b)| a / b)
+    };
+    for row in rows {
+        let share =
+            gflops(row, Kind::Rust).map(|g| format!("{g:.1} ({:.0} %)", 100.0 * g / ceiling));
+        let compiled = if o.compile {
+            format!(
+                " {} | {} |",
+                fmt(row.median(Kind::Compiled), 3),
+                fmt(ratio(row, Kind::Compiled), 2)
+            )
+        } else {
+            String::new()
+        };
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} |",
-            case.label,
-            fmt(ours.median(), 3),
-            fmt(theirs.median(), 3),
-            fmt(ratio, 2),
+            "| {} | {} | {} | {} | {} | {} |{compiled} {} | {} | {} | {} |",
+            row.case.label,
+            fmt(row.median(Kind::Rust), 3),
+            spread(row, Kind::Rust),
+            fmt(row.median(Kind::Eager), 3),
+            spread(row, Kind::Eager),
+            fmt(ratio(row, Kind::Eager), 2),
             share.unwrap_or("-".into()),
-            fmt(theirs_gflops, 1),
-            fmt(Some(ours.peak_rss_mib), 0),
-            fmt((!theirs.times.is_empty()).then_some(theirs.peak_rss_mib), 0),
+            fmt(gflops(row, Kind::Eager), 1),
+            fmt(row.side(Kind::Rust).map(|s| s.peak_rss_mib), 0),
+            fmt(row.side(Kind::Eager).map(|s| s.peak_rss_mib), 0),
+        );
+    }
+    if let Some(row) = rows.iter().find(|r| r.case.label == PRETRAIN) {
+        let tokens = row.side(Kind::Rust).and_then(|s| s.tokens);
+        let per_second = |kind| tokens.zip(row.median(kind)).map(|(n, t)| n / t);
+        println!(
+            "\npretraining tokens/s: Rust {}, PyTorch eager {}{}",
+            fmt(per_second(Kind::Rust), 0),
+            fmt(per_second(Kind::Eager), 0),
+            if o.compile {
+                format!(", torch.compile {}", fmt(per_second(Kind::Compiled), 0))
+            } else {
+                String::new()
+            }
         );
     }
     for d in &o.dims {
         let median = |label: &str| {
             rows.iter()
-                .find(|(c, _, _)| c.label == format!("{d}: {label}"))
-                .and_then(|(_, ours, _)| ours.median())
+                .find(|r| r.case.label == format!("{d}: {label}"))
+                .and_then(|r| r.median(Kind::Rust))
         };
         if let (Some(h), Some(s)) = (
             median("hypernetwork generation"),

@@ -4,7 +4,7 @@
 //! where it applies, the case's matrix-multiply FLOPs.
 //!
 //! ```text
-//! bench_worker --case step|forward|generate|hypernet|materialised|adapters|matmul|
+//! bench_worker --case step|forward|generate|hypernet|materialised|adapters|matmul|pretrain|
 //!                     linear-batched|linear-folded|output-broadcast|output-folded
 //!              [--dims small|base] [--method hyperpelt|full] [--visual]
 //!              [--iters N] [--warmup N] [--backend auto|flex|wgpu|vulkan|cuda]
@@ -12,7 +12,10 @@
 //!
 //! Shapes are the issue's: batch 8, source 128 tokens, target 8, random weights, dropout 0,
 //! one task per batch (modules generated once and broadcast); `--visual` appends 49 CLIP
-//! ViT-B/32 patch features (width 768) to every example.
+//! ViT-B/32 patch features (width 768) to every example. `pretrain` is one step of `pelt
+//! pretrain` at the bundled model's shapes (`configs/pretrain-t5-mini.json`: d_model 256, 4+4
+//! layers, batch 32 corrupted chunks of 141 tokens, 128 encoder and 29 decoder tokens): full
+//! training, AdamW with weight decay 0.01, global-norm clipping at 1.0.
 
 use std::time::Instant;
 
@@ -23,6 +26,7 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use pelt_hyper::{Materialised, Method, PeltConfig, PeltInput, PeltModel, VisualConfig};
 use pelt_t5::{GenerationConfig, T5Config, T5Input};
+use pelt_train::clip_global_norm;
 use serde_json::json;
 
 const BATCH: usize = 8;
@@ -31,6 +35,11 @@ const TARGET: usize = 8;
 const VISUAL_TOKENS: usize = 49;
 const CLIP_DIM: usize = 768;
 const MATMUL_SIZE: usize = 2048;
+/// The pretraining step's shapes (`configs/pretrain-t5-mini.json`, `models/t5-mini/pretrain.json`).
+const PRETRAIN_BATCH: usize = 32;
+const PRETRAIN_CHUNK: usize = 141;
+const PRETRAIN_SOURCE: usize = 128;
+const PRETRAIN_TARGET: usize = 29;
 
 struct Args {
     case: String,
@@ -81,7 +90,8 @@ fn parse_args() -> Result<Args> {
     Ok(args)
 }
 
-/// t5-small or t5-base dimensions (v1.0: relu, tied embeddings), dropout 0.
+/// t5-small, t5-base or the bundled t5-mini dimensions (v1.0: relu, tied embeddings),
+/// dropout 0.
 fn t5_config(dims: &str) -> Result<T5Config> {
     let small = T5Config {
         dropout_rate: 0.0,
@@ -97,16 +107,25 @@ fn t5_config(dims: &str) -> Result<T5Config> {
             num_heads: 12,
             ..small
         }),
-        other => bail!("--dims `{other}`: expected small or base"),
+        "mini" => Ok(T5Config {
+            d_model: 256,
+            d_kv: 64,
+            d_ff: 1024,
+            num_layers: 4,
+            num_heads: 4,
+            ..small
+        }),
+        other => bail!("--dims `{other}`: expected small, base or mini"),
     }
 }
 
-/// Matrix-multiply FLOPs of one teacher-forced forward pass (2 per multiply-add): every
+/// Matrix-multiply FLOPs of one teacher-forced forward pass of `[batch, source, target]`
+/// tokens (2 per multiply-add): every
 /// projection, attention product, feed-forward layer, adapter and the output layer, with
 /// `prefix` extra keys in every attention. The hypernetwork is left out (it runs once per
 /// batch on `[1, d_e]` inputs).
-fn forward_flops(c: &T5Config, pelt: Option<&PeltConfig>, source: usize) -> f64 {
-    let (b, s, t) = (BATCH as f64, source as f64, TARGET as f64);
+fn forward_flops(c: &T5Config, pelt: Option<&PeltConfig>, [b, s, t]: [usize; 3]) -> f64 {
+    let (b, s, t) = (b as f64, s as f64, t as f64);
     let (d, inner, ff) = (c.d_model as f64, c.inner_dim() as f64, c.d_ff as f64);
     let ff_mats = if c.feed_forward_proj.gated { 3.0 } else { 2.0 };
     let prefix = pelt.map_or(0.0, |p| p.prefix_len as f64);
@@ -232,7 +251,7 @@ fn main() -> Result<()> {
         "step" => {
             let autodiff = device.clone().autodiff();
             let pelt = pelt_config(args.method, args.visual);
-            let flops = forward_flops(&config, Some(&pelt), source)
+            let flops = forward_flops(&config, Some(&pelt), [BATCH, source, TARGET])
                 * if args.method == Method::Full {
                     3.0
                 } else {
@@ -250,6 +269,38 @@ fn main() -> Result<()> {
             })?;
             (times, Some(flops))
         }
+        "pretrain" => {
+            let autodiff = device.clone().autodiff();
+            let config = t5_config("mini")?;
+            let shape = [PRETRAIN_BATCH, PRETRAIN_SOURCE, PRETRAIN_TARGET];
+            let flops = 3.0 * forward_flops(&config, None, shape);
+            let pelt = PeltConfig::new(Method::Full, &["pretrain"]);
+            let mut model = Some(PeltModel::new(config.init(&autodiff), pelt)?);
+            let ids = |len: usize| {
+                Tensor::<2>::random(
+                    [PRETRAIN_BATCH, len],
+                    Distribution::Uniform(2.0, 32000.0),
+                    &autodiff,
+                )
+                .int()
+            };
+            let input = PeltInput::text(
+                ids(PRETRAIN_SOURCE),
+                Tensor::<2, Int>::ones([PRETRAIN_BATCH, PRETRAIN_SOURCE], &autodiff),
+                vec![0; PRETRAIN_BATCH],
+            );
+            let labels = ids(PRETRAIN_TARGET);
+            let mut optimiser = AdamWConfig::new().with_weight_decay(0.01).init();
+            let times = time(args.warmup, args.iters, || {
+                let current = model.take().context("the model is put back every step")?;
+                let loss = current.loss(input.clone(), labels.clone(), 0.0)?;
+                let mut grads = GradientsParams::from_grads(loss.backward(), &current);
+                clip_global_norm(&current, &mut grads, 1.0);
+                model = Some(optimiser.step(2e-3, current, grads));
+                sync(&autodiff)
+            })?;
+            (times, Some(flops))
+        }
         "forward" | "hypernet" | "adapters" | "materialised" => {
             let method = if args.case == "adapters" {
                 Method::Adapters
@@ -257,7 +308,7 @@ fn main() -> Result<()> {
                 Method::Hyperpelt
             };
             let pelt = pelt_config(method, args.visual);
-            let flops = forward_flops(&config, Some(&pelt), source);
+            let flops = forward_flops(&config, Some(&pelt), [BATCH, source, TARGET]);
             let model = PeltModel::new(config.init(&device), pelt)?;
             let (input, labels) = batch(&device, args.visual);
             let decoder_ids = model.t5.shift_right(labels);
@@ -307,7 +358,7 @@ fn main() -> Result<()> {
         }
         other => bail!(
             "--case `{other}`: expected step, forward, generate, hypernet, materialised, \
-             adapters, matmul, linear-batched, linear-folded, output-broadcast or output-folded"
+             adapters, matmul, pretrain, linear-batched, linear-folded, output-broadcast or output-folded"
         ),
     };
     println!(
@@ -318,6 +369,8 @@ fn main() -> Result<()> {
             "times_s": times,
             "peak_rss_mib": peak_rss_mib(),
             "flops": flops,
+            // Corpus tokens per pretraining step (what tokens/s counts, as `pelt pretrain`).
+            "tokens": (args.case == "pretrain").then_some(PRETRAIN_BATCH * PRETRAIN_CHUNK),
             "threads": std::env::var("RAYON_NUM_THREADS").ok(),
         })
     );
