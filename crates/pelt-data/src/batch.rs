@@ -50,7 +50,8 @@ pub struct Batch {
     pub decoder_input_ids: Vec<i64>,
     /// `[B, T]` 1 where `labels` is a token, 0 on padding.
     pub decoder_attention_mask: Vec<i64>,
-    /// `[B, T]` target ids ending in `</s>`, -100 on padding (ignored by the loss).
+    /// `[B, T]` target ids ending in `</s>`, padded with 0; `decoder_attention_mask` says which
+    /// are tokens (the training crate sets the loss's ignore index on the rest).
     pub labels: Vec<i64>,
     /// `[B]` index of each row's task in the mixture (the task-embedding row).
     pub task_ids: Vec<i64>,
@@ -61,6 +62,3 @@ pub struct Batch {
     /// What truncation did to this batch.
     pub truncation: TruncationStats,
 }
-
-/// Label value ignored by the loss.
-pub const IGNORE_INDEX: i64 = -100;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use tokenizers::Tokenizer;
 
-use crate::batch::{Batch, IGNORE_INDEX, VisualInput};
+use crate::batch::{Batch, VisualInput};
 use crate::error::{DataError, Result};
 use crate::features::FeatureCache;
 use crate::load_task::TaskData;
@@ -216,7 +216,7 @@ impl Batcher {
         let b = rows.len();
         let mut input_ids = vec![0i64; b * s_len];
         let mut attention_mask = vec![0i64; b * s_len];
-        let mut labels = vec![IGNORE_INDEX; b * t_len];
+        let mut labels = vec![0i64; b * t_len];
         let mut decoder_input_ids = vec![0i64; b * t_len];
         let mut decoder_attention_mask = vec![0i64; b * t_len];
         for r in 0..b {

@@ -37,7 +37,6 @@ pub mod splits;
 mod task;
 mod tokens;
 
-pub use batch::IGNORE_INDEX;
 pub use batch::{Batch, VisualInput};
 pub use batcher::{Batcher, BatcherConfig, Row, TruncationStats};
 pub use error::{DataError, Result};

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use pelt_data::{
-    Batcher, BatcherConfig, Example, FeatureCache, IGNORE_INDEX, LoadOptions, Loader, LoaderConfig,
-    Row, SamplerConfig, TemperatureSampler, VisualInput, load_task, task,
+    Batcher, BatcherConfig, Example, FeatureCache, LoadOptions, Loader, LoaderConfig, Row,
+    SamplerConfig, TemperatureSampler, VisualInput, load_task, task,
 };
 use safetensors::Dtype;
 use safetensors::tensor::TensorView;
@@ -71,16 +71,12 @@ fn padding_masks_labels_and_decoder_inputs() {
         let mask = &batch.decoder_attention_mask[r * t..(r + 1) * t];
         assert_eq!(dec[0], 0, "decoder starts with the pad id");
         for j in 1..t {
-            let prev = if labels[j - 1] == IGNORE_INDEX {
-                0
-            } else {
-                labels[j - 1]
-            };
-            assert_eq!(dec[j], prev);
+            assert_eq!(dec[j], labels[j - 1]);
         }
-        for j in 0..t {
-            assert_eq!(mask[j] == 1, labels[j] != IGNORE_INDEX);
-        }
+        let tokens = mask.iter().filter(|&&m| m == 1).count();
+        assert!(mask[..tokens].iter().all(|&m| m == 1), "tokens come first");
+        assert_eq!(labels[tokens - 1], EOS, "targets end in </s>");
+        assert!(labels[tokens..].iter().all(|&id| id == 0), "padding is 0");
     }
     assert_eq!(batch.task_ids, vec![0, 1]);
     assert_eq!(batch.rows, vec![(0, 0), (1, 1)]);

@@ -11,6 +11,7 @@ use crate::config::T5Config;
 use crate::dense::{dense, fold_matmul};
 use crate::error::T5Error;
 use crate::insertions::Insertions;
+use crate::loss::IGNORE_INDEX;
 use crate::stack::{T5Stack, padding_bias};
 
 /// The encoder's input: token ids, their mask, and optional insertions. The builder checks
@@ -280,7 +281,7 @@ impl T5Model {
             &device,
         );
         let shifted = Tensor::cat(vec![start, labels.slice([0..batch, 0..tgt - 1])], 1);
-        let ignored = shifted.clone().equal_elem(-100);
+        let ignored = shifted.clone().equal_elem(IGNORE_INDEX);
         shifted.mask_fill(ignored, self.config.pad_token_id as i64)
     }
 }

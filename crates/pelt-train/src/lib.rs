@@ -27,7 +27,7 @@ pub use gradients::{clip_global_norm, stable_param_ids};
 pub use plot::write_plots;
 pub use predict::predict;
 pub use pretrain::{PretrainReport, pretrain};
-pub use report::{Report, TaskReport};
+pub use report::{Report, TaskReport, split_markdown};
 pub use run::{final_report, train};
 pub use schedule::learning_rate;
 pub use setup::{Data, build_model, image_features, load_data, load_trained};

@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use pelt_train::{
     Backbone, Evaluator, RunConfig, StopHandle, TaskSource, TrainError, backend, final_report,
-    load_data, load_trained, predict, pretrain, train,
+    load_data, load_trained, majority_baseline, predict, pretrain, split_markdown, train,
 };
 
 /// pelt: train, evaluate and export HyperPELT runs
@@ -35,11 +35,15 @@ enum Command {
     /// the tokenizer files) and OUT/pretrain.json
     Pretrain(PretrainArgs),
     /// Evaluate a run's best model on every task's validation and test sets beside the
-    /// majority baseline; rewrites report.json and report.md
+    /// majority baseline; rewrites report.json and report.md (with --split validation|test,
+    /// prints that split's scores and writes nothing)
     Eval {
         /// The run directory
         #[arg(long, value_name = "DIR")]
         run: PathBuf,
+        /// Which split to score
+        #[arg(long, value_name = "S", default_value = "all", value_parser = ["all", "validation", "test"])]
+        split: String,
         #[command(flatten)]
         backend: BackendArg,
     },
@@ -254,7 +258,11 @@ fn main() -> Result<()> {
                 interruptible(|stop| pretrain(&config, &args.out, args.resume, &device, stop))?;
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
-        Command::Eval { run, backend } => {
+        Command::Eval {
+            run,
+            split,
+            backend,
+        } => {
             let device = backend::device(&backend.backend)?;
             let (config, model) = load_trained(&run, &device)?;
             let data = load_data(&config, &run, &device)?;
@@ -264,6 +272,23 @@ fn main() -> Result<()> {
                 train: &config.train,
                 device: device.clone(),
             };
+            if split != "all" {
+                let mut rows = Vec::new();
+                for (index, task) in data.tasks.iter().enumerate() {
+                    let examples = match split.as_str() {
+                        "validation" => &task.validation,
+                        _ => &task.test,
+                    };
+                    rows.push((
+                        task.task.name.to_string(),
+                        evaluator.score(&model, index, task, examples, 0)?,
+                        majority_baseline(task, examples)?,
+                        examples.len(),
+                    ));
+                }
+                println!("{}", split_markdown(&split, &rows));
+                return Ok(());
+            }
             let state = pelt_train::checkpoint::list(&run)?
                 .pop()
                 .map(|dir| -> Result<_> {

@@ -1,4 +1,5 @@
-//! PNG plots of a run, drawn from its `log.jsonl`: `loss.png` (training loss per step) and
+//! PNG plots of a run, drawn from its `log.jsonl`: `loss.png` (training loss per logged step:
+//! one line per task and their mean when the log has per-task losses, else one line) and
 //! `validation.png` (every task's validation metrics and their average per evaluation).
 
 use std::collections::BTreeMap;
@@ -10,6 +11,8 @@ use plotters::style::{FontStyle, register_font};
 use crate::error::{TrainError, io};
 
 const SIZE: (u32, u32) = (900, 520);
+/// The loss plot's line of the mean of the tasks' losses at each logged step.
+const MEAN_OVER_TASKS: &str = "mean over tasks";
 const FONT: &[u8] = include_bytes!("../assets/DejaVuSansMono.ttf");
 
 /// A named line of (step, value) points.
@@ -21,6 +24,7 @@ struct Series {
 /// Reads the loss and validation series from the lines of a run log.
 fn series(log: &str, file: &Path) -> Result<(Vec<Series>, Vec<Series>), TrainError> {
     let mut loss = Vec::new();
+    let mut task_loss: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
     let mut validation: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
     for (number, line) in log.lines().enumerate() {
         let value: serde_json::Value = serde_json::from_str(line).map_err(|e| {
@@ -31,6 +35,22 @@ fn series(log: &str, file: &Path) -> Result<(Vec<Series>, Vec<Series>), TrainErr
         };
         if let Some(l) = value["loss"].as_f64() {
             loss.push((step, l));
+        }
+        if let Some(tasks) = value["task_loss"].as_object() {
+            let losses: Vec<(&String, f64)> = tasks
+                .iter()
+                .filter_map(|(task, l)| Some((task, l.as_f64()?)))
+                .collect();
+            for &(task, l) in &losses {
+                task_loss.entry(task.clone()).or_default().push((step, l));
+            }
+            if !losses.is_empty() {
+                let mean = losses.iter().map(|(_, l)| l).sum::<f64>() / losses.len() as f64;
+                task_loss
+                    .entry(MEAN_OVER_TASKS.to_string())
+                    .or_default()
+                    .push((step, mean));
+            }
         }
         if let Some(tasks) = value["validation"].as_object() {
             for (task, metrics) in tasks {
@@ -49,10 +69,18 @@ fn series(log: &str, file: &Path) -> Result<(Vec<Series>, Vec<Series>), TrainErr
             }
         }
     }
-    let loss = vec![Series {
-        name: "training loss".into(),
-        points: loss,
-    }];
+    // Batches of one task each make the single loss line zig-zag by task: draw them apart.
+    let loss = if task_loss.is_empty() {
+        vec![Series {
+            name: "training loss".into(),
+            points: loss,
+        }]
+    } else {
+        task_loss
+            .into_iter()
+            .map(|(name, points)| Series { name, points })
+            .collect()
+    };
     let validation = validation
         .into_iter()
         .map(|(name, points)| Series { name, points })
@@ -173,6 +201,24 @@ mod tests {
         let names: Vec<&str> = validation.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["average", "rte accuracy"]);
         assert_eq!(validation[1].points, vec![(2.0, 55.0)]);
+        let per_task = concat!(
+            r#"{"step": 10, "loss": 2.0, "task_loss": {"rte": 2.0, "cola": 4.0}}"#,
+            "\n",
+            r#"{"step": 20, "loss": 1.0, "task_loss": {"rte": 1.0}}"#,
+        );
+        let (loss, _) = series(per_task, Path::new("log.jsonl")).unwrap();
+        let lines: Vec<(&str, &[(f64, f64)])> = loss
+            .iter()
+            .map(|s| (s.name.as_str(), s.points.as_slice()))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                ("cola", &[(10.0, 4.0)][..]),
+                (MEAN_OVER_TASKS, &[(10.0, 3.0), (20.0, 1.0)][..]),
+                ("rte", &[(10.0, 2.0), (20.0, 1.0)][..]),
+            ]
+        );
         let err = series("{oops", Path::new("run/log.jsonl"))
             .err()
             .unwrap()

@@ -118,7 +118,7 @@ impl Objective for SpanCorruptionObjective {
     fn next_batch(
         &mut self,
         device: &Device,
-    ) -> Result<(PeltInput, Tensor<2, Int>, usize), TrainError> {
+    ) -> Result<(PeltInput, Tensor<2, Int>, usize, Option<String>), TrainError> {
         let batch = self.corpus.training_batch(
             self.position,
             self.batch_size,
@@ -127,7 +127,7 @@ impl Objective for SpanCorruptionObjective {
         )?;
         self.position += 1;
         let (input, labels) = to_tensors(&batch, device);
-        Ok((input, labels, batch.len()))
+        Ok((input, labels, batch.len(), None))
     }
 
     fn validate(

@@ -47,6 +47,25 @@ pub struct Report {
     pub tasks: Vec<TaskReport>,
 }
 
+/// Scores of every task on one split beside the majority baseline on it: what `pelt eval
+/// --split` prints.
+pub fn split_markdown(
+    split: &str,
+    rows: &[(String, Vec<MetricValue>, Vec<MetricValue>, usize)],
+) -> String {
+    let mut out = format!(
+        "| task | {split} | majority baseline ({split}) | examples |\n|---|---|---|---:|\n"
+    );
+    for (task, scores, baseline, examples) in rows {
+        out.push_str(&format!(
+            "| {task} | {} | {} | {examples} |\n",
+            join(scores),
+            join(baseline)
+        ));
+    }
+    out
+}
+
 fn join(values: &[MetricValue]) -> String {
     values
         .iter()

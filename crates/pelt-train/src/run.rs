@@ -154,11 +154,12 @@ pub(crate) trait Objective {
     /// Positions the data source at micro-batch `position` (where a resumed run continues).
     fn seek(&mut self, position: u64) -> Result<(), TrainError>;
 
-    /// The next micro-batch on `device`: model input, labels `[batch, tgt]`, examples.
+    /// The next micro-batch on `device`: model input, labels `[batch, tgt]`, examples, and
+    /// the name of its task when it holds one task (its loss is then logged per task).
     fn next_batch(
         &mut self,
         device: &Device,
-    ) -> Result<(PeltInput, Tensor<2, Int>, usize), TrainError>;
+    ) -> Result<(PeltInput, Tensor<2, Int>, usize, Option<String>), TrainError>;
 
     /// Validates `model` (inference mode): the fields of the log line, and the score the best
     /// model maximises.
@@ -187,14 +188,20 @@ impl Objective for TaskMixture<'_> {
     fn next_batch(
         &mut self,
         device: &Device,
-    ) -> Result<(PeltInput, Tensor<2, Int>, usize), TrainError> {
+    ) -> Result<(PeltInput, Tensor<2, Int>, usize, Option<String>), TrainError> {
         let plan = self
             .sampler
             .next()
             .ok_or_else(|| TrainError::Config("the sampler ran dry".into()))?;
         let batch = self.data.batcher.plan(&plan, &self.data.tasks)?;
         let (input, labels) = crate::to_tensors::to_input(&batch, device)?;
-        Ok((input, labels, batch.batch_size))
+        let task = match batch.rows.as_slice() {
+            [(first, _), rest @ ..] if rest.iter().all(|(t, _)| t == first) => {
+                Some(self.data.tasks[*first].task.name.to_string())
+            }
+            _ => None,
+        };
+        Ok((input, labels, batch.batch_size, task))
     }
 
     fn validate(
@@ -261,6 +268,8 @@ pub(crate) fn optimise<O: Objective>(
     let mut log = Log::open(run, state.log_lines)?;
     objective.seek(state.step * t.grad_accumulation as u64)?;
     let bar = progress_bar(t.steps, state.step);
+    // Loss sums and micro-batch counts per task since the last log line.
+    let mut task_losses: BTreeMap<String, (f64, u32)> = BTreeMap::new();
     while state.step < t.steps {
         let started = Instant::now();
         let lr = learning_rate(state.step, t.steps, t.warmup_steps, t.learning_rate);
@@ -268,7 +277,7 @@ pub(crate) fn optimise<O: Objective>(
         let mut loss_sum = 0.0;
         for _ in 0..t.grad_accumulation {
             let data_started = Instant::now();
-            let (input, labels, examples) = objective.next_batch(autodiff)?;
+            let (input, labels, examples, task) = objective.next_batch(autodiff)?;
             state.data_seconds += data_started.elapsed().as_secs_f64();
             let loss = model.loss(input, labels, t.label_smoothing)? / t.grad_accumulation as f64;
             let value: f32 = loss.clone().into_scalar();
@@ -280,6 +289,13 @@ pub(crate) fn optimise<O: Objective>(
                 });
             }
             loss_sum += f64::from(value);
+            if let Some(task) = task {
+                let entry = task_losses.entry(task).or_default();
+                *entry = (
+                    entry.0 + f64::from(value) * t.grad_accumulation as f64,
+                    entry.1 + 1,
+                );
+            }
             accumulator.accumulate(&model, GradientsParams::from_grads(loss.backward(), &model));
             state.examples += examples as u64;
         }
@@ -297,7 +313,16 @@ pub(crate) fn optimise<O: Objective>(
         state.train_seconds += started.elapsed().as_secs_f64();
         let per_second = state.examples as f64 / state.train_seconds.max(1e-9);
         if state.step.is_multiple_of(t.log_every) {
-            log.write(json!({"step": state.step, "loss": loss_sum, "lr": lr, "grad_norm": norm}))?;
+            let mut line =
+                json!({"step": state.step, "loss": loss_sum, "lr": lr, "grad_norm": norm});
+            if !task_losses.is_empty() {
+                let means: BTreeMap<String, f64> = std::mem::take(&mut task_losses)
+                    .into_iter()
+                    .map(|(task, (sum, n))| (task, sum / f64::from(n)))
+                    .collect();
+                line["task_loss"] = json!(means);
+            }
+            log.write(line)?;
         }
         bar.set_position(state.step);
         bar.set_message(format!("loss {loss_sum:.4} {per_second:.1} ex/s"));

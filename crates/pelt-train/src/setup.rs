@@ -199,6 +199,15 @@ pub fn image_features(
 /// A finished (or interrupted) run's configuration and best model on `device`; no data is read.
 pub fn load_trained(run: &Path, device: &Device) -> Result<(RunConfig, PeltModel), TrainError> {
     let config = RunConfig::from_file(run.join("config.json"))?;
-    let model = build_model(&config, device)?.load_trainable(run.join("best.safetensors"))?;
+    let model = trained_model(&config, run, device)?;
     Ok((config, model))
+}
+
+/// The best model of `run`, trained with `config`, on `device`.
+pub(crate) fn trained_model(
+    config: &RunConfig,
+    run: &Path,
+    device: &Device,
+) -> Result<PeltModel, TrainError> {
+    Ok(build_model(config, device)?.load_trainable(run.join("best.safetensors"))?)
 }

@@ -4,6 +4,7 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 use pelt_data::{Batch, VisualInput};
 use pelt_hyper::PeltInput;
+use pelt_t5::IGNORE_INDEX;
 
 use crate::error::TrainError;
 
@@ -51,5 +52,12 @@ pub fn to_input(batch: &Batch, device: &Device) -> Result<(PeltInput, Tensor<2, 
             input = input.with_images(features);
         }
     }
-    Ok((input, ints(&batch.labels, [b, t])))
+    // Padding positions of the labels take the loss's ignore index.
+    let labels = batch
+        .labels
+        .iter()
+        .zip(&batch.decoder_attention_mask)
+        .map(|(&id, &token)| if token == 1 { id } else { IGNORE_INDEX })
+        .collect::<Vec<_>>();
+    Ok((input, ints(&labels, [b, t])))
 }
