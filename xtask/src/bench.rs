@@ -21,7 +21,8 @@ cargo xtask bench [--compare-only] [--compile] [--dims small,base] [--rounds N] 
   timed iterations. THREADS (default: all cores) is RAYON_NUM_THREADS for Rust and
   torch.set_num_threads for PyTorch. The PyTorch side runs in .venv-fixtures/ (installed from
   xtask/fixtures-requirements.txt on first use), or in the interpreter named by PELT_PYTHON.
-  --compare-only skips the criterion benches. --compile adds a third side, PyTorch with the
+  Both sides run with the allocator settings `cargo xtask train` gives `pelt` (GLIBC_TUNABLES,
+  unless set). --compare-only skips the criterion benches. --compile adds a third side, PyTorch with the
   forward and loss under torch.compile (inductor), for the training steps, forwards and the
   pretraining step (a second anchor; its compilation happens in the warm-up).
 ";
@@ -314,7 +315,10 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
                         c
                     }
                 };
-                command.args(&row.case.args).args(["--iters", &iters]);
+                // Both sides run with the allocator settings of our training processes.
+                crate::allocator_settings(&mut command)
+                    .args(&row.case.args)
+                    .args(["--iters", &iters]);
                 side.add(&worker(&mut command)?)?;
             }
         }

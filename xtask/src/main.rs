@@ -66,9 +66,26 @@ fn main() -> Result<()> {
     }
 }
 
-/// Runs the `pelt` binary of `pelt-train`, built in release mode, from the workspace root.
+/// glibc's allocator settings for our training processes and both sides of the bench
+/// (docs/design.md, "Large blocks stay in the heap"): every block comes from the heap and freed
+/// memory is kept, so the large activations of a step are reused instead of being mapped,
+/// faulted in and unmapped again at every step. Ignored by other C libraries.
+const GLIBC_TUNABLES: &str =
+    "glibc.malloc.mmap_threshold=4294967296:glibc.malloc.trim_threshold=17179869184";
+
+/// Gives `command` our allocator settings, unless the user set `GLIBC_TUNABLES` already.
+pub(crate) fn allocator_settings(command: &mut Command) -> &mut Command {
+    if std::env::var_os("GLIBC_TUNABLES").is_none() {
+        command.env("GLIBC_TUNABLES", GLIBC_TUNABLES);
+    }
+    command
+}
+
+/// Runs the `pelt` binary of `pelt-train`, built in release mode, from the workspace root,
+/// with our allocator settings.
 pub(crate) fn pelt(root: &Path, args: &[String]) -> Result<()> {
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    let status = allocator_settings(&mut command)
         .current_dir(root)
         .args([
             "run",

@@ -21,12 +21,12 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use burn::nn::LinearConfig;
-use burn::optim::{AdamWConfig, GradientsParams};
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use pelt_hyper::{Materialised, Method, PeltConfig, PeltInput, PeltModel, VisualConfig};
 use pelt_t5::{GenerationConfig, T5Config, T5Input};
-use pelt_train::clip_global_norm;
+use pelt_train::{FusedAdamW, clip_global_norm};
 use serde_json::json;
 
 const BATCH: usize = 8;
@@ -259,7 +259,8 @@ fn main() -> Result<()> {
                 };
             let mut model = Some(PeltModel::new(config.init(&autodiff), pelt)?);
             let (input, labels) = batch(&autodiff, args.visual);
-            let mut optimiser = AdamWConfig::new().init();
+            // The trainer's optimiser (weight decay 0 here, as before).
+            let mut optimiser = FusedAdamW::module(0.0);
             let times = time(args.warmup, args.iters, || {
                 let current = model.take().context("the model is put back every step")?;
                 let loss = current.loss(input.clone(), labels.clone(), 0.1)?;
@@ -290,7 +291,7 @@ fn main() -> Result<()> {
                 vec![0; PRETRAIN_BATCH],
             );
             let labels = ids(PRETRAIN_TARGET);
-            let mut optimiser = AdamWConfig::new().with_weight_decay(0.01).init();
+            let mut optimiser = FusedAdamW::module(0.01);
             let times = time(args.warmup, args.iters, || {
                 let current = model.take().context("the model is put back every step")?;
                 let loss = current.loss(input.clone(), labels.clone(), 0.0)?;

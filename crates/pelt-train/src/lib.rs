@@ -3,6 +3,7 @@
 //! the run report; T5 span-corruption pretraining in the same loop. The `pelt` binary
 //! (`cargo xtask train`, `cargo xtask pretrain`) is its command line.
 
+mod adamw;
 pub mod backend;
 pub mod checkpoint;
 mod config;
@@ -20,6 +21,7 @@ mod setup;
 mod stop;
 mod to_tensors;
 
+pub use adamw::{FusedAdamW, fuses_on};
 pub use config::{Backbone, PRETRAIN_TASK, PretrainConfig, RunConfig, TaskSource, TrainConfig};
 pub use error::TrainError;
 pub use evaluate::{Evaluator, MetricValue, average, majority_baseline};

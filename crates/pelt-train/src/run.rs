@@ -10,13 +10,14 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams};
+use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
 use pelt_data::{SamplerConfig, TemperatureSampler};
 use pelt_hyper::{PeltInput, PeltModel};
 use serde_json::json;
 
+use crate::adamw::FusedAdamW;
 use crate::checkpoint::{self, RunState};
 use crate::config::RunConfig;
 use crate::error::{TrainError, io};
@@ -249,7 +250,7 @@ pub(crate) fn optimise<O: Objective>(
     }
     let counts = model.param_counts();
     eprintln!("{} ({})", counts, config.pelt.method.name());
-    let mut optimiser = AdamWConfig::new().with_weight_decay(t.weight_decay).init();
+    let mut optimiser = FusedAdamW::module(t.weight_decay);
     let mut state = RunState {
         step: 0,
         best: None,

@@ -1,0 +1,245 @@
+//! AdamW as one pass over each parameter on the CPU (docs/train.md, "Optimiser").
+//!
+//! Burn's `AdamW` updates a parameter with about a dozen tensor operations (moments, bias
+//! corrections, square root, decay), each a full pass over memory that allocates its result; on
+//! the CPU backend a full fine-tuning step of t5-small spent about 0.45 s of 1.7 s there. On the
+//! `flex` device this optimiser does the same arithmetic, operation for operation in the same
+//! order and precision, in one parallel pass over the parameter, its gradient and its two
+//! moments, so its results are bit-identical to Burn's (tested below). Other devices use Burn's
+//! `AdamW` unchanged. The state is Burn's `AdamWState`, so checkpoints are the same either way.
+
+use burn::optim::{
+    AdamW, AdamWConfig, AdamWState, AdaptiveMomentumState, LearningRate, ModuleOptimizer, Optimizer,
+};
+use burn::prelude::*;
+use burn::tensor::{DType, TensorData};
+use rayon::prelude::*;
+
+/// Elements per parallel chunk.
+const CHUNK: usize = 1 << 14;
+
+/// The hyper-parameters of one update, as Burn's `AdamW` rounds them.
+#[derive(Debug, Clone, Copy)]
+struct Update {
+    beta_1: f32,
+    beta_2: f32,
+    epsilon: f32,
+    /// `1 - beta_1^t` and `1 - beta_2^t`.
+    correction_1: f32,
+    correction_2: f32,
+    /// `1 - lr * weight_decay`, or `None` without decay.
+    decay: Option<f32>,
+    lr: f32,
+    /// The first step: the moments start from the gradient alone.
+    first: bool,
+}
+
+impl Update {
+    /// One element: parameter `p`, gradient `g`, moments `m` and `v` (updated in place).
+    fn apply(&self, p: &mut f32, g: f32, m: &mut f32, v: &mut f32) {
+        let (factor_1, factor_2) = (1.0 - self.beta_1, 1.0 - self.beta_2);
+        if self.first {
+            *m = g * factor_1;
+            *v = (g * g) * factor_2;
+        } else {
+            *m = *m * self.beta_1 + g * factor_1;
+            *v = *v * self.beta_2 + (g * g) * factor_2;
+        }
+        let delta = (*m / self.correction_1) / ((*v / self.correction_2).sqrt() + self.epsilon);
+        let decayed = self.decay.map_or(*p, |d| *p * d);
+        *p = decayed - delta * self.lr;
+    }
+}
+
+/// Burn's `AdamWConfig` defaults, which every run has used.
+const BETA_1: f32 = 0.9;
+const BETA_2: f32 = 0.999;
+const EPSILON: f32 = 1e-5;
+
+/// AdamW with betas 0.9 and 0.999, epsilon 1e-5 (Burn's defaults) and `weight_decay`.
+#[derive(Clone)]
+pub struct FusedAdamW {
+    weight_decay: f32,
+    fallback: AdamW,
+}
+
+impl FusedAdamW {
+    /// The optimiser of a whole module.
+    pub fn module(weight_decay: f32) -> ModuleOptimizer {
+        let fallback = AdamWConfig::new()
+            .with_beta_1(BETA_1)
+            .with_beta_2(BETA_2)
+            .with_epsilon(EPSILON)
+            .with_weight_decay(weight_decay)
+            .build();
+        ModuleOptimizer::from(Self {
+            weight_decay,
+            fallback,
+        })
+    }
+}
+
+/// Whether `device` is the CPU backend, where the fused pass runs.
+pub fn fuses_on(device: &Device) -> bool {
+    #[cfg(feature = "flex")]
+    {
+        *device == Device::flex()
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = device;
+        false
+    }
+}
+
+impl Optimizer for FusedAdamW {
+    type State<const D: usize> = AdamWState<D>;
+
+    fn step<const D: usize>(
+        &self,
+        lr: LearningRate,
+        tensor: Tensor<D>,
+        grad: Tensor<D>,
+        state: Option<Self::State<D>>,
+    ) -> (Tensor<D>, Option<Self::State<D>>) {
+        let device = tensor.device();
+        let f32_values = tensor.dtype() == DType::F32 && grad.dtype() == DType::F32;
+        if !fuses_on(&device) || !f32_values {
+            return self.fallback.step(lr, tensor, grad, state);
+        }
+        let shape = tensor.shape();
+        let first = state.is_none();
+        let (time, m, v) = match state {
+            Some(AdamWState { momentum }) => (
+                momentum.time + 1,
+                momentum.moment_1.into_data(),
+                momentum.moment_2.into_data(),
+            ),
+            None => {
+                let zeros = || TensorData::new(vec![0.0_f32; shape.num_elements()], shape.clone());
+                (1, zeros(), zeros())
+            }
+        };
+        // Owned data: the flex backend hands over a uniquely held buffer without copying.
+        let mut data = [tensor.into_data(), grad.into_data(), m, v];
+        // The scalars as Burn's tensor operations see them: computed in f64 or f32 as there,
+        // then rounded to f32 by the scalar kernels.
+        let decay_rate = lr * f64::from(self.weight_decay);
+        let update = Update {
+            beta_1: BETA_1,
+            beta_2: BETA_2,
+            epsilon: EPSILON,
+            correction_1: 1.0 - BETA_1.powi(time as i32),
+            correction_2: 1.0 - BETA_2.powi(time as i32),
+            decay: (decay_rate != 0.0).then_some((1.0 - decay_rate) as f32),
+            lr: lr as f32,
+            first,
+        };
+        let applied = match &mut data {
+            [p, g, m, v] => match (
+                p.as_mut_slice::<f32>(),
+                g.as_slice::<f32>(),
+                m.as_mut_slice::<f32>(),
+                v.as_mut_slice::<f32>(),
+            ) {
+                (Ok(p), Ok(g), Ok(m), Ok(v)) => {
+                    p.par_chunks_mut(CHUNK)
+                        .zip(g.par_chunks(CHUNK))
+                        .zip(m.par_chunks_mut(CHUNK))
+                        .zip(v.par_chunks_mut(CHUNK))
+                        .for_each(|(((p, g), m), v)| {
+                            for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m).zip(v) {
+                                update.apply(p, g, m, v);
+                            }
+                        });
+                    true
+                }
+                _ => false,
+            },
+        };
+        let [p, g, m, v] = data.map(|d| Tensor::<D>::from_data(d, &device));
+        if !applied {
+            // A layout the slices could not view: Burn's operations handle every layout.
+            let momentum = AdaptiveMomentumState {
+                time: time - 1,
+                moment_1: m,
+                moment_2: v,
+                max_moment_2: None,
+            };
+            let state = (!first).then_some(AdamWState { momentum });
+            return self.fallback.step(lr, p, g, state);
+        }
+        let momentum = AdaptiveMomentumState {
+            time,
+            moment_1: m,
+            moment_2: v,
+            max_moment_2: None,
+        };
+        (p, Some(AdamWState { momentum }))
+    }
+
+    fn to_device<const D: usize>(state: Self::State<D>, device: &Device) -> Self::State<D> {
+        AdamW::to_device(state, device)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::optim::GradientsParams;
+    use burn::tensor::Distribution;
+
+    use super::*;
+
+    /// A parameter set big enough for several parallel chunks, a few steps of each optimiser
+    /// from the same start with the same gradients, compared bit for bit.
+    #[test]
+    fn matches_burns_adamw_bit_for_bit() {
+        let device = Device::default().autodiff();
+        let linear = burn::nn::LinearConfig::new(300, 211).init(&device);
+        // The optimiser sees the parameters' inner (non-autodiff) tensors.
+        assert!(
+            fuses_on(&linear.weight.val().inner().device()),
+            "the test must exercise the fused pass"
+        );
+        let (mut ours, mut theirs) = (linear.clone(), linear);
+        let mut fused = FusedAdamW::module(0.01);
+        let mut burn = AdamWConfig::new().with_weight_decay(0.01).init();
+        // Burn's defaults are the constants above.
+        assert_eq!((BETA_1, BETA_2, EPSILON), (0.9, 0.999, 1e-5));
+        for step in 0..4 {
+            let x = Tensor::<2>::random([7, 300], Distribution::Normal(0.0, 1.0), &device);
+            let lr = 1e-3 * f64::from(step + 1);
+            let loss = |l: &burn::nn::Linear| l.forward(x.clone()).powi_scalar(2).mean();
+            let g_ours = GradientsParams::from_grads(loss(&ours).backward(), &ours);
+            ours = fused.step(lr, ours, g_ours);
+            let g_theirs = GradientsParams::from_grads(loss(&theirs).backward(), &theirs);
+            theirs = burn.step(lr, theirs, g_theirs);
+            let bits = |l: &burn::nn::Linear| -> Vec<u32> {
+                let mut out: Vec<f32> = l.weight.val().into_data().try_into_vec().unwrap();
+                if let Some(b) = &l.bias {
+                    out.extend(b.val().into_data().try_into_vec::<f32>().unwrap());
+                }
+                out.into_iter().map(f32::to_bits).collect()
+            };
+            assert_eq!(bits(&ours), bits(&theirs), "step {step}");
+        }
+    }
+
+    #[test]
+    fn without_decay_a_step_moves_against_the_gradient() {
+        let update = Update {
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: 1e-8,
+            correction_1: 0.1,
+            correction_2: 0.001,
+            decay: None,
+            lr: 0.1,
+            first: true,
+        };
+        let (mut p, mut m, mut v) = (1.0_f32, 0.0, 0.0);
+        update.apply(&mut p, 2.0, &mut m, &mut v);
+        // The first bias-corrected step is lr * sign(g).
+        assert!((p - 0.9).abs() < 1e-6, "{p}");
+    }
+}
