@@ -97,6 +97,10 @@ pub fn train(
         ));
     }
     prepare(config, run, resume)?;
+    // The model first: it resolves every model path or id (and the tasks' names), so a wrong
+    // or unreachable one fails before the CLIP features of the data are computed.
+    let autodiff = device.clone().autodiff();
+    let model = build_model(config, &autodiff)?;
     let data = load_data(config, run, device)?;
     let t = &config.train;
     let evaluator = Evaluator {
@@ -120,8 +124,6 @@ pub fn train(
         evaluator: &evaluator,
         limit: t.eval_examples,
     };
-    let autodiff = device.clone().autodiff();
-    let model = build_model(config, &autodiff)?;
     let (best, state) = optimise(
         config,
         run,
