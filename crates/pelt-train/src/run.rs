@@ -271,7 +271,8 @@ pub(crate) fn optimise<O: Objective>(
     let mut log = Log::open(run, state.log_lines)?;
     objective.seek(state.step * t.grad_accumulation as u64)?;
     let bar = progress_bar(t.steps, state.step);
-    // Loss sums and micro-batch counts per task since the last log line.
+    // Loss sums and micro-batch counts per task since the last log line or checkpoint (a
+    // resumed run starts from a checkpoint, so its next line averages the same steps).
     let mut task_losses: BTreeMap<String, (f64, u32)> = BTreeMap::new();
     while state.step < t.steps {
         let started = Instant::now();
@@ -351,6 +352,7 @@ pub(crate) fn optimise<O: Objective>(
                 model.save_trainable(run.join(BEST))?;
             }
             state.log_lines = log.lines;
+            task_losses.clear();
             last_good = Some(checkpoint::save(
                 run,
                 &model,
