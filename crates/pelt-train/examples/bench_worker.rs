@@ -177,23 +177,27 @@ fn pelt_config(method: Method, visual: bool) -> PeltConfig {
     config
 }
 
-/// A batch of random token ids (and CLIP features with `visual`), all of task 0, with
-/// random target labels `[BATCH, TARGET]`.
-fn batch(device: &Device, visual: bool) -> (PeltInput, Tensor<2, Int>) {
+/// A batch of `[batch, source, target]` random token ids (and CLIP features with `visual`),
+/// all of task 0: the input and random target labels `[batch, target]`.
+fn batch(
+    device: &Device,
+    [batch, source, target]: [usize; 3],
+    visual: bool,
+) -> (PeltInput, Tensor<2, Int>) {
     let ids = |len: usize| {
-        Tensor::<2>::random([BATCH, len], Distribution::Uniform(2.0, 32000.0), device).int()
+        Tensor::<2>::random([batch, len], Distribution::Uniform(2.0, 32000.0), device).int()
     };
-    let mask = Tensor::<2, Int>::ones([BATCH, SOURCE], device);
-    let mut input = PeltInput::text(ids(SOURCE), mask, vec![0; BATCH]);
+    let mask = Tensor::<2, Int>::ones([batch, source], device);
+    let mut input = PeltInput::text(ids(source), mask, vec![0; batch]);
     if visual {
         let features = Tensor::<4>::random(
-            [BATCH, 1, VISUAL_TOKENS, CLIP_DIM],
+            [batch, 1, VISUAL_TOKENS, CLIP_DIM],
             Distribution::Normal(0.0, 1.0),
             device,
         );
         input = input.with_images(features);
     }
-    (input, ids(TARGET))
+    (input, ids(target))
 }
 
 fn main() -> Result<()> {
@@ -258,7 +262,7 @@ fn main() -> Result<()> {
                     2.0
                 };
             let mut model = Some(PeltModel::new(config.init(&autodiff), pelt)?);
-            let (input, labels) = batch(&autodiff, args.visual);
+            let (input, labels) = batch(&autodiff, [BATCH, SOURCE, TARGET], args.visual);
             // The trainer's optimiser (weight decay 0 here, as before).
             let mut optimiser = FusedAdamW::module(0.0);
             let times = time(args.warmup, args.iters, || {
@@ -277,20 +281,7 @@ fn main() -> Result<()> {
             let flops = 3.0 * forward_flops(&config, None, shape);
             let pelt = PeltConfig::new(Method::Full, &["pretrain"]);
             let mut model = Some(PeltModel::new(config.init(&autodiff), pelt)?);
-            let ids = |len: usize| {
-                Tensor::<2>::random(
-                    [PRETRAIN_BATCH, len],
-                    Distribution::Uniform(2.0, 32000.0),
-                    &autodiff,
-                )
-                .int()
-            };
-            let input = PeltInput::text(
-                ids(PRETRAIN_SOURCE),
-                Tensor::<2, Int>::ones([PRETRAIN_BATCH, PRETRAIN_SOURCE], &autodiff),
-                vec![0; PRETRAIN_BATCH],
-            );
-            let labels = ids(PRETRAIN_TARGET);
+            let (input, labels) = batch(&autodiff, shape, false);
             let mut optimiser = FusedAdamW::module(0.01);
             let times = time(args.warmup, args.iters, || {
                 let current = model.take().context("the model is put back every step")?;
@@ -311,7 +302,7 @@ fn main() -> Result<()> {
             let pelt = pelt_config(method, args.visual);
             let flops = forward_flops(&config, Some(&pelt), [BATCH, source, TARGET]);
             let model = PeltModel::new(config.init(&device), pelt)?;
-            let (input, labels) = batch(&device, args.visual);
+            let (input, labels) = batch(&device, [BATCH, SOURCE, TARGET], args.visual);
             let decoder_ids = model.t5.shift_right(labels);
             let times = match args.case.as_str() {
                 "hypernet" => time(args.warmup, args.iters, || {
@@ -346,7 +337,7 @@ fn main() -> Result<()> {
             let mut t5 = config.init(&device);
             // An id the model can never produce, so every row decodes all TARGET tokens.
             t5.config.eos_token_id = config.vocab_size;
-            let (input, _) = batch(&device, false);
+            let (input, _) = batch(&device, [BATCH, SOURCE, TARGET], false);
             let times = time(args.warmup, args.iters, || {
                 let t5_input = T5Input::new(input.input_ids.clone());
                 let rows = t5.generate(t5_input, &GenerationConfig::greedy(TARGET));

@@ -18,12 +18,9 @@ use rayon::prelude::*;
 /// Elements per parallel chunk.
 const CHUNK: usize = 1 << 14;
 
-/// The hyper-parameters of one update, as Burn's `AdamW` rounds them.
+/// The step-dependent scalars of one update, as Burn's `AdamW` rounds them.
 #[derive(Debug, Clone, Copy)]
 struct Update {
-    beta_1: f32,
-    beta_2: f32,
-    epsilon: f32,
     /// `1 - beta_1^t` and `1 - beta_2^t`.
     correction_1: f32,
     correction_2: f32,
@@ -37,15 +34,15 @@ struct Update {
 impl Update {
     /// One element: parameter `p`, gradient `g`, moments `m` and `v` (updated in place).
     fn apply(&self, p: &mut f32, g: f32, m: &mut f32, v: &mut f32) {
-        let (factor_1, factor_2) = (1.0 - self.beta_1, 1.0 - self.beta_2);
+        let (factor_1, factor_2) = (1.0 - BETA_1, 1.0 - BETA_2);
         if self.first {
             *m = g * factor_1;
             *v = (g * g) * factor_2;
         } else {
-            *m = *m * self.beta_1 + g * factor_1;
-            *v = *v * self.beta_2 + (g * g) * factor_2;
+            *m = *m * BETA_1 + g * factor_1;
+            *v = *v * BETA_2 + (g * g) * factor_2;
         }
-        let delta = (*m / self.correction_1) / ((*v / self.correction_2).sqrt() + self.epsilon);
+        let delta = (*m / self.correction_1) / ((*v / self.correction_2).sqrt() + EPSILON);
         let decayed = self.decay.map_or(*p, |d| *p * d);
         *p = decayed - delta * self.lr;
     }
@@ -80,7 +77,7 @@ impl FusedAdamW {
 }
 
 /// Whether `device` is the CPU backend, where the fused pass runs.
-pub fn fuses_on(device: &Device) -> bool {
+fn fuses_on(device: &Device) -> bool {
     #[cfg(feature = "flex")]
     {
         *device == Device::flex()
@@ -126,9 +123,6 @@ impl Optimizer for FusedAdamW {
         // then rounded to f32 by the scalar kernels.
         let decay_rate = lr * f64::from(self.weight_decay);
         let update = Update {
-            beta_1: BETA_1,
-            beta_2: BETA_2,
-            epsilon: EPSILON,
             correction_1: 1.0 - BETA_1.powi(time as i32),
             correction_2: 1.0 - BETA_2.powi(time as i32),
             decay: (decay_rate != 0.0).then_some((1.0 - decay_rate) as f32),
@@ -228,9 +222,6 @@ mod tests {
     #[test]
     fn without_decay_a_step_moves_against_the_gradient() {
         let update = Update {
-            beta_1: 0.9,
-            beta_2: 0.999,
-            epsilon: 1e-8,
             correction_1: 0.1,
             correction_2: 0.001,
             decay: None,

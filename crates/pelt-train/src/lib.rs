@@ -21,7 +21,7 @@ mod setup;
 mod stop;
 mod to_tensors;
 
-pub use adamw::{FusedAdamW, fuses_on};
+pub use adamw::FusedAdamW;
 pub use config::{Backbone, PRETRAIN_TASK, PretrainConfig, RunConfig, TaskSource, TrainConfig};
 pub use error::TrainError;
 pub use evaluate::{Evaluator, MetricValue, average, majority_baseline};
