@@ -18,8 +18,10 @@
 //!   defaults.
 //! - [`PeltModel`] runs a batch ([`PeltInput`]): task modules (generated or plain), visual
 //!   tokens and visual modules, all handed to T5 as plain tensors.
-//! - [`PeltModel::is_trainable`] is the one rule for what trains, is counted and is saved
-//!   ([`PeltModel::save_trainable`], [`PeltModel::load_trainable`]).
+//! - [`Tuner`] is what the method adds (nothing, plain modules, or the hypernetwork); one
+//!   rule, by type, decides what trains, is counted and is saved
+//!   ([`PeltModel::trainable_paths`], [`PeltModel::save_trainable`],
+//!   [`PeltModel::load_trainable`]). Saved names are [`ModulePath`]s.
 //! - [`PeltModel::export_task`] and [`Materialised`] run a task without the hypernetwork.
 
 mod config;
@@ -28,11 +30,13 @@ mod generators;
 mod hypernet;
 mod materialise;
 mod model;
+mod module_path;
 mod modules;
 mod plain;
 mod projector;
 mod slots;
 mod trainable;
+mod tuner;
 mod visual_embedding;
 mod visual_tokens;
 
@@ -42,10 +46,12 @@ pub use generators::{AdapterGenerator, PrefixGenerator};
 pub use hypernet::HyperNetwork;
 pub use materialise::{ExportHeader, Materialised};
 pub use model::{PeltInput, PeltModel};
+pub use module_path::ModulePath;
 pub use modules::{AdapterSet, ModuleSet, assemble};
 pub use plain::{PlainAdapters, PlainModules};
 pub use projector::Projector;
 pub use slots::{BlockType, Slot, SlotLayout};
 pub use trainable::{ParamCounts, TASK_EMBEDDING};
+pub use tuner::{Tuner, WholeBackbone};
 pub use visual_embedding::VisualHyper;
 pub use visual_tokens::VisualProjection;

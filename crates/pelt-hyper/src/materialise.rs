@@ -17,9 +17,10 @@ use serde::{Deserialize, Serialize};
 use crate::config::Method;
 use crate::error::HyperError;
 use crate::model::PeltModel;
+use crate::module_path::ModulePath;
 use crate::modules::{AdapterSet, ModuleSet, assemble};
 use crate::slots::SlotLayout;
-use crate::trainable::PathMapper;
+use crate::trainable::{PathMapper, Place};
 
 const FORMAT: &str = "hyperpelt-export/1";
 const HEADER_KEY: &str = "pelt_export";
@@ -73,7 +74,7 @@ impl PeltModel {
                 reason: reason.to_string(),
             })
         };
-        if self.config.method == Method::Full {
+        if self.tuner.trains_backbone() {
             return refuse("method `full` inserts no modules; there is nothing to materialise");
         }
         if self.config.visual.is_some() {
@@ -227,13 +228,13 @@ impl Materialised {
         }
         let mut missing: Vec<&String> = self.t5_tensors.keys().collect();
         let mut mapper = PathMapper {
-            path: Vec::new(),
-            f: |path: &str, dims: &[usize]| {
-                let (shape, values) = self.t5_tensors.get(path)?;
+            path: ModulePath::default(),
+            f: |place: &Place<'_>, dims: &[usize]| {
+                let (shape, values) = self.t5_tensors.get(place.path)?;
                 if shape.as_slice() != dims {
                     return None;
                 }
-                missing.retain(|m| m.as_str() != path);
+                missing.retain(|m| m.as_str() != place.path);
                 Some((Some(values.clone()), false))
             },
         };

@@ -6,10 +6,9 @@ use pelt_t5::{GenerationConfig, Insertions, T5Input, T5Model, cross_entropy};
 
 use crate::config::PeltConfig;
 use crate::error::HyperError;
-use crate::hypernet::HyperNetwork;
 use crate::modules::{ModuleSet, assemble};
-use crate::plain::PlainModules;
 use crate::slots::SlotLayout;
+use crate::tuner::Tuner;
 use crate::visual_tokens::VisualProjection;
 
 /// One batch of encoder input, with what conditions the inserted modules.
@@ -55,10 +54,9 @@ pub struct PeltModel {
     pub t5: T5Model,
     /// Projection of CLIP features into visual tokens, for vision-and-language models.
     pub visual: Option<VisualProjection>,
-    /// The hypernetwork of the hyper methods.
-    pub hyper: Option<HyperNetwork>,
-    /// Plain adapters or prefixes of the `adapters` and `prefix` baselines.
-    pub plain: Option<PlainModules>,
+    /// What the method adds: nothing (`full`), plain modules, or the hypernetwork. Saved
+    /// under the variant's name (`hyper.*`, `plain.*`; see [`ModulePath`](crate::ModulePath)).
+    pub tuner: Tuner,
     /// How the model is tuned.
     #[module(skip)]
     pub config: PeltConfig,
@@ -83,19 +81,11 @@ impl PeltModel {
                 &device,
             )
         });
-        let hyper = config
-            .method
-            .is_hyper()
-            .then(|| HyperNetwork::new(&config, &layout, &device));
-        let plain = (config.method.has_adapters() || config.inserts_prefixes())
-            .then_some(())
-            .filter(|_| !config.method.is_hyper())
-            .map(|_| PlainModules::new(&config, &layout, &device));
+        let tuner = Tuner::new(&config, &layout, &device);
         let model = Self {
             t5,
             visual,
-            hyper,
-            plain,
+            tuner,
             config,
             layout,
         };
@@ -122,22 +112,13 @@ impl PeltModel {
         } else {
             tasks.iter().map(|&t| t as i64).collect()
         };
-        let mut sets = Vec::new();
         if ids.is_empty() {
             return Err(HyperError::Input(
                 "a batch needs at least one example".into(),
             ));
         }
         let ids = Tensor::<1, Int>::from_ints(ids.as_slice(), &device);
-        if let Some(hyper) = &self.hyper {
-            sets.push(hyper.task_modules(ids));
-            if let Some(visual) = images.and_then(|f| hyper.visual_modules(f.clone())) {
-                sets.push(visual);
-            }
-        } else if let Some(plain) = &self.plain {
-            sets.push(plain.modules(ids));
-        }
-        Ok(sets)
+        Ok(self.tuner.module_sets(ids, images))
     }
 
     /// Checks a batch against the model: task count, image features' shape.

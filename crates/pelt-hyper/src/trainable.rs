@@ -1,4 +1,4 @@
-//! What trains: one rule ([`PeltModel::is_trainable`]) decides which parameters get
+//! What trains: one rule (`PeltModel::trains`, listed by [`PeltModel::trainable_paths`]) decides which parameters get
 //! gradients, which are counted as trainable, and which are saved.
 
 use std::collections::BTreeMap;
@@ -9,9 +9,10 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 use pelt_weights::{Checkpoint, NamedTensor, StrictLoader, write_safetensors};
 
-use crate::config::{Method, Tune};
+use crate::config::Tune;
 use crate::error::HyperError;
 use crate::model::PeltModel;
+use crate::module_path::ModulePath;
 
 /// Parameter counts of a tuned model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,26 +42,42 @@ impl std::fmt::Display for ParamCounts {
     }
 }
 
-/// Calls `f(path, param)` on every float parameter with its dotted module path.
 /// Module path of the task embedding, the only task-specific tensor of hypernetwork methods.
 pub const TASK_EMBEDDING: &str = "hyper.task_embedding";
 
+/// Burn's name for the module type that holds T5's layer-norm scales (its derive reports
+/// `Struct:` and the type's name as the container of each field).
+const LAYER_NORM: &str = "Struct:T5LayerNorm";
+
+/// Where a parameter sits: its path and the type of the module holding it.
+pub(crate) struct Place<'a> {
+    /// The dotted path (see [`ModulePath`]).
+    pub(crate) path: &'a str,
+    /// The type of the module holding the parameter.
+    owner: &'a str,
+}
+
+/// Calls `f(place, shape, values)` on every float parameter.
 struct PathVisitor<F> {
-    path: Vec<String>,
+    path: ModulePath,
     f: F,
 }
 
-impl<F: FnMut(&str, Vec<usize>, &dyn Fn() -> Vec<f32>)> ModuleVisitor for PathVisitor<F> {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.to_string());
+impl<F: FnMut(&Place<'_>, Vec<usize>, &dyn Fn() -> Vec<f32>)> ModuleVisitor for PathVisitor<F> {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.path.enter(name, container_type);
     }
 
     fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
+        self.path.exit();
     }
 
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let path = self.path.join(".");
+        let path = self.path.path();
+        let place = Place {
+            path: &path,
+            owner: self.path.owner(),
+        };
         let values = || {
             param
                 .val()
@@ -68,30 +85,36 @@ impl<F: FnMut(&str, Vec<usize>, &dyn Fn() -> Vec<f32>)> ModuleVisitor for PathVi
                 .try_into_vec_as::<f32>()
                 .expect("a float tensor reads as f32")
         };
-        (self.f)(&path, param.dims().to_vec(), &values);
+        (self.f)(&place, param.dims().to_vec(), &values);
     }
 }
 
-/// Calls `f(path, shape)` on every float parameter; `Some((values, require_grad))` replaces
+/// Calls `f(place, shape)` on every float parameter; `Some((values, require_grad))` replaces
 /// its values (when given) and sets its gradient flag, `None` leaves it alone.
 pub(crate) struct PathMapper<F> {
-    pub(crate) path: Vec<String>,
+    pub(crate) path: ModulePath,
     pub(crate) f: F,
 }
 
-impl<F: FnMut(&str, &[usize]) -> Option<(Option<Vec<f32>>, bool)>> ModuleMapper for PathMapper<F> {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.to_string());
+impl<F: FnMut(&Place<'_>, &[usize]) -> Option<(Option<Vec<f32>>, bool)>> ModuleMapper
+    for PathMapper<F>
+{
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.path.enter(name, container_type);
     }
 
     fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
+        self.path.exit();
     }
 
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let path = self.path.join(".");
+        let path = self.path.path();
+        let place = Place {
+            path: &path,
+            owner: self.path.owner(),
+        };
         let dims = param.dims();
-        match (self.f)(&path, &dims) {
+        match (self.f)(&place, &dims) {
             None => param,
             Some((values, require_grad)) => {
                 let param = match values {
@@ -107,42 +130,48 @@ impl<F: FnMut(&str, &[usize]) -> Option<(Option<Vec<f32>>, bool)>> ModuleMapper 
 }
 
 impl PeltModel {
-    /// Whether the parameter at `path` (dotted module path, as in saved states) trains: every
-    /// inserted, generating or projecting part does; in T5, the layer norms do when
-    /// `train_layer_norms`, and everything does under `full`.
-    pub fn is_trainable(&self, path: &str) -> bool {
-        let Some(t5_path) = path.strip_prefix("t5.") else {
-            return true;
-        };
-        if self.config.method == Method::Full {
+    /// The one rule for what trains: every part outside the backbone does (the tuner and the
+    /// visual projection); in the backbone, everything under a tuner that trains it (`full`),
+    /// else the layer norms (by their type, [`T5LayerNorm`](pelt_t5::T5LayerNorm)) when
+    /// `train_layer_norms`.
+    fn trains(&self, place: &Place<'_>) -> bool {
+        if !place.path.starts_with("t5.") || self.tuner.trains_backbone() {
             return true;
         }
-        self.config.train_layer_norms
-            && t5_path
-                .split('.')
-                .any(|part| part.ends_with("_norm") || part == "norm")
+        self.config.train_layer_norms && place.owner == LAYER_NORM
     }
 
-    /// Whether the parameter at `path` gets gradients: trainable, and picked by
-    /// [`Tune`](crate::Tune).
-    pub fn is_tuned(&self, path: &str) -> bool {
-        self.is_trainable(path) && (self.config.tune == Tune::All || path == TASK_EMBEDDING)
+    /// Whether a trainable parameter gets gradients: picked by [`Tune`](crate::Tune).
+    fn tunes(&self, place: &Place<'_>) -> bool {
+        self.trains(place) && (self.config.tune == Tune::All || place.path == TASK_EMBEDDING)
+    }
+
+    /// Dotted paths (as in saved states) of the parameters that train, are counted and are
+    /// saved, in visiting order.
+    pub fn trainable_paths(&self) -> Vec<String> {
+        let mut paths = Vec::new();
+        self.for_each_param(|place, _, _| {
+            if self.trains(place) {
+                paths.push(place.path.to_string());
+            }
+        });
+        paths
     }
 
     /// Enables gradients on trainable parameters and disables them on the others.
     pub(crate) fn with_gradient_flags(self) -> Self {
-        let config = self.clone();
+        let rules = self.clone();
         let mut mapper = PathMapper {
-            path: Vec::new(),
-            f: |path: &str, _: &[usize]| Some((None, config.is_tuned(path))),
+            path: ModulePath::default(),
+            f: |place: &Place<'_>, _: &[usize]| Some((None, rules.tunes(place))),
         };
         self.map(&mut mapper)
     }
 
-    /// Visits every float parameter as `(path, shape, values)`.
-    fn for_each_param(&self, f: impl FnMut(&str, Vec<usize>, &dyn Fn() -> Vec<f32>)) {
+    /// Visits every float parameter as `(place, shape, values)`.
+    fn for_each_param(&self, f: impl FnMut(&Place<'_>, Vec<usize>, &dyn Fn() -> Vec<f32>)) {
         let mut visitor = PathVisitor {
-            path: Vec::new(),
+            path: ModulePath::default(),
             f,
         };
         self.visit(&mut visitor);
@@ -154,12 +183,12 @@ impl PeltModel {
             trainable: 0,
             backbone: 0,
         };
-        self.for_each_param(|path, shape, _| {
+        self.for_each_param(|place, shape, _| {
             let n: usize = shape.iter().product();
-            if path.starts_with("t5.") {
+            if place.path.starts_with("t5.") {
                 counts.backbone += n;
             }
-            if self.is_tuned(path) {
+            if self.tunes(place) {
                 counts.trainable += n;
             }
         });
@@ -169,10 +198,10 @@ impl PeltModel {
     /// Every trainable tensor, by dotted path, in visiting order.
     pub fn trainable_tensors(&self) -> Vec<NamedTensor> {
         let mut tensors = Vec::new();
-        self.for_each_param(|path, shape, values| {
-            if self.is_trainable(path) {
+        self.for_each_param(|place, shape, values| {
+            if self.trains(place) {
                 tensors.push(NamedTensor {
-                    name: path.to_string(),
+                    name: place.path.to_string(),
                     shape,
                     values: values(),
                 });
@@ -214,13 +243,13 @@ impl PeltModel {
         }
         let rules = self.clone();
         let mut mapper = PathMapper {
-            path: Vec::new(),
-            f: |path: &str, dims: &[usize]| {
-                if !rules.is_trainable(path) || skip(path) {
+            path: ModulePath::default(),
+            f: |place: &Place<'_>, dims: &[usize]| {
+                if !rules.trains(place) || skip(place.path) {
                     return None;
                 }
-                let values = loader.take_values(path, dims);
-                Some((Some(values), rules.is_tuned(path)))
+                let values = loader.take_values(place.path, dims);
+                Some((Some(values), rules.tunes(place)))
             },
         };
         let model = self.map(&mut mapper);
@@ -237,7 +266,7 @@ impl PeltModel {
     /// [`load_trainable`](Self::load_trainable).
     pub fn transfer_from(self, path: impl AsRef<Path>) -> Result<Self, HyperError> {
         let path = path.as_ref();
-        if !self.config.method.is_hyper() && self.config.per_task {
+        if self.tuner.hypernetwork().is_none() && self.config.per_task {
             return Err(HyperError::Config(format!(
                 "{}: cannot transfer per-task `{}` modules to new tasks; use a hypernetwork \
                  method or `per_task: false`",

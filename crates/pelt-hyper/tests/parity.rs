@@ -18,20 +18,20 @@ fn gradient(
     path: &str,
 ) -> Option<(Vec<usize>, Vec<f32>)> {
     struct Find<'a> {
-        path: Vec<String>,
+        path: pelt_hyper::ModulePath,
         target: &'a str,
         grads: &'a burn::tensor::Gradients,
         found: Option<(Vec<usize>, Vec<f32>)>,
     }
     impl burn::module::ModuleVisitor for Find<'_> {
-        fn enter_module(&mut self, name: &str, _: &str) {
-            self.path.push(name.to_string());
+        fn enter_module(&mut self, name: &str, container: &str) {
+            self.path.enter(name, container);
         }
         fn exit_module(&mut self, _: &str, _: &str) {
-            self.path.pop();
+            self.path.exit();
         }
         fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
-            if self.path.join(".") == self.target {
+            if self.path.path() == self.target {
                 self.found = param.val().grad(self.grads).map(|g| {
                     let shape = g.dims().to_vec();
                     (shape, g.into_data().try_into_vec_as::<f32>().unwrap())
@@ -40,7 +40,7 @@ fn gradient(
         }
     }
     let mut find = Find {
-        path: Vec::new(),
+        path: pelt_hyper::ModulePath::default(),
         target: path,
         grads,
         found: None,
@@ -125,7 +125,7 @@ fn broadcast_generation_has_the_gradients_of_per_example_generation() {
     let labels = case.ints::<2>("labels");
     let decoder_ids = case.model.t5.shift_right(labels.clone());
     let broadcast = case.model.loss(input.clone(), labels.clone(), 0.1).unwrap();
-    let hyper = case.model.hyper.as_ref().unwrap();
+    let hyper = case.model.tuner.hypernetwork().unwrap();
     let ids = Tensor::<1, Int>::from_ints([1, 1, 1], &device);
     let sets = vec![hyper.task_modules(ids)];
     let insertions = pelt_hyper::assemble(&sets, &case.model.layout);

@@ -4,7 +4,7 @@
 use burn::module::{ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
-use pelt_hyper::PeltModel;
+use pelt_hyper::{ModulePath, PeltModel};
 
 /// Sums the squares of every gradient on the device, or scales every gradient, one parameter at
 /// a time.
@@ -57,29 +57,25 @@ pub fn clip_global_norm(model: &PeltModel, grads: &mut GradientsParams, max_norm
 /// Gives every parameter an id derived from its module path (FNV-1a), so that a model rebuilt
 /// in a new process has the ids its saved optimiser state refers to.
 pub fn stable_param_ids(model: PeltModel) -> PeltModel {
-    struct Ids(Vec<String>);
+    struct Ids(ModulePath);
     impl ModuleMapper for Ids {
-        fn enter_module(&mut self, name: &str, _: &str) {
-            self.0.push(name.to_string());
+        fn enter_module(&mut self, name: &str, container: &str) {
+            self.0.enter(name, container);
         }
         fn exit_module(&mut self, _: &str, _: &str) {
-            self.0.pop();
+            self.0.exit();
         }
         fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-            let hash = self
-                .0
-                .join(".")
-                .bytes()
-                .fold(0xcbf29ce484222325u64, |h, b| {
-                    (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
-                });
+            let hash = self.0.path().bytes().fold(0xcbf29ce484222325u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+            });
             let require_grad = param.val().is_require_grad();
             let (_, tensor, mapper) = param.consume();
             Param::from_mapped_value(ParamId::from(hash), tensor, mapper)
                 .set_require_grad(require_grad)
         }
     }
-    model.map(&mut Ids(Vec::new()))
+    model.map(&mut Ids(ModulePath::default()))
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use burn::prelude::*;
 use pelt_clip::load_vision_model;
-use pelt_hyper::{PeltConfig, PeltInput, PeltModel};
+use pelt_hyper::{ModulePath, PeltConfig, PeltInput, PeltModel};
 use pelt_t5::{T5Config, T5Model};
 use pelt_weights::Checkpoint;
 
@@ -96,44 +96,44 @@ pub fn relative_error<const D: usize>(ours: Tensor<D>, theirs: Tensor<D>) -> f32
 
 /// Every float parameter of `model` as (dotted path, values).
 pub fn all_params(model: &PeltModel) -> Vec<(String, Vec<f32>)> {
-    struct Collect(Vec<String>, Vec<(String, Vec<f32>)>);
+    struct Collect(ModulePath, Vec<(String, Vec<f32>)>);
     impl burn::module::ModuleVisitor for Collect {
-        fn enter_module(&mut self, name: &str, _: &str) {
-            self.0.push(name.to_string());
+        fn enter_module(&mut self, name: &str, container: &str) {
+            self.0.enter(name, container);
         }
         fn exit_module(&mut self, _: &str, _: &str) {
-            self.0.pop();
+            self.0.exit();
         }
         fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
             let values = param.val().into_data().try_into_vec_as::<f32>().unwrap();
-            self.1.push((self.0.join("."), values));
+            self.1.push((self.0.path(), values));
         }
     }
-    let mut collect = Collect(Vec::new(), Vec::new());
+    let mut collect = Collect(ModulePath::default(), Vec::new());
     model.visit(&mut collect);
     collect.1
 }
 
 /// `model` with every float parameter whose path starts with `prefix` set to zero.
 pub fn zero_params(model: PeltModel, prefix: &str) -> PeltModel {
-    struct Zero<'a>(Vec<String>, &'a str);
+    struct Zero<'a>(ModulePath, &'a str);
     impl burn::module::ModuleMapper for Zero<'_> {
-        fn enter_module(&mut self, name: &str, _: &str) {
-            self.0.push(name.to_string());
+        fn enter_module(&mut self, name: &str, container: &str) {
+            self.0.enter(name, container);
         }
         fn exit_module(&mut self, _: &str, _: &str) {
-            self.0.pop();
+            self.0.exit();
         }
         fn map_float<const D: usize>(
             &mut self,
             param: burn::module::Param<Tensor<D>>,
         ) -> burn::module::Param<Tensor<D>> {
-            if self.0.join(".").starts_with(self.1) {
+            if self.0.path().starts_with(self.1) {
                 param.map(|t| t.zeros_like())
             } else {
                 param
             }
         }
     }
-    model.map(&mut Zero(Vec::new(), prefix))
+    model.map(&mut Zero(ModulePath::default(), prefix))
 }
