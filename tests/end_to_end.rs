@@ -102,7 +102,6 @@ fn train_checkpoint_resume_exactly_evaluate_export_and_predict() {
         name: "pd-next".into(),
         dir: "text/pd-next".into(),
     }];
-    transfer.sync_tasks();
     transfer.train.shots = 2;
     transfer.pelt.tune = pelt_hyper::Tune::TaskEmbedding;
     let report = train(&transfer, &few, false, &device, &StopHandle::new()).unwrap();

@@ -66,7 +66,6 @@ fn tiny_pretrain_config(corpus: &Path, steps: u64) -> RunConfig {
         log_every: 1,
         ..TrainConfig::default()
     };
-    config.sync_tasks();
     config.validate().unwrap();
     config
 }

@@ -36,8 +36,7 @@ pub fn tiny_config() -> RunConfig {
                   "max_source_len": 16, "max_target_len": 4, "max_new_tokens": 3,
                   "keep_last": 2, "log_every": 1}
     });
-    let mut config: RunConfig = serde_json::from_value(json).unwrap();
-    config.sync_tasks();
+    let config: RunConfig = serde_json::from_value(json).unwrap();
     config.validate().unwrap();
     config
 }

@@ -130,7 +130,9 @@ pub enum Tune {
 pub struct PeltConfig {
     /// The tuning method.
     pub method: Method,
-    /// Task names; row `i` of the task embedding belongs to `tasks[i]`.
+    /// Task names; row `i` of the task embedding belongs to `tasks[i]`. None by default: a
+    /// model needs at least one (a run configuration takes them from its mixture).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tasks: Vec<String>,
     /// `d_e`: width of the task, layer, block and visual embeddings.
     pub embedding_dim: usize,
@@ -161,7 +163,7 @@ impl Default for PeltConfig {
     fn default() -> Self {
         Self {
             method: Method::Hyperpelt,
-            tasks: vec!["task".to_string()],
+            tasks: Vec::new(),
             embedding_dim: 64,
             projector_hidden_dim: 128,
             hyper_dim: 64,

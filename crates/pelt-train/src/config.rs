@@ -169,7 +169,8 @@ pub struct RunConfig {
     pub data: PathBuf,
     /// The task mixture.
     pub tasks: Vec<TaskSource>,
-    /// The tuning method and its dimensions (`tasks` is filled from the mixture).
+    /// The tuning method and its dimensions. Its `tasks` are the mixture's
+    /// ([`model_config`](Self::model_config)); the file leaves them out.
     #[serde(default)]
     pub pelt: PeltConfig,
     /// Optimisation and evaluation.
@@ -198,17 +199,26 @@ impl RunConfig {
         } else {
             serde_json::from_str(&text).map_err(|e| named(&e))?
         };
-        config.sync_tasks();
         config.validate().map_err(|e| named(&e))?;
+        config.pelt.tasks.clear();
         Ok(config)
     }
 
-    /// Copies the mixture's task names into the tuning configuration.
-    pub fn sync_tasks(&mut self) {
-        self.pelt.tasks = match self.pretrain {
+    /// The model's task names, in task-embedding order: the mixture's, or the one
+    /// [`PRETRAIN_TASK`] of a pretraining run. The one place a run's task list comes from.
+    pub fn task_names(&self) -> Vec<String> {
+        match self.pretrain {
             Some(_) => vec![PRETRAIN_TASK.to_string()],
             None => self.tasks.iter().map(|t| t.name.clone()).collect(),
-        };
+        }
+    }
+
+    /// The model's configuration: `pelt` with the run's [`task_names`](Self::task_names).
+    pub fn model_config(&self) -> PeltConfig {
+        PeltConfig {
+            tasks: self.task_names(),
+            ..self.pelt.clone()
+        }
     }
 
     /// Checks values that would otherwise fail deep inside the run.
@@ -263,7 +273,14 @@ impl RunConfig {
                 "`train.max_source_len` and `train.max_target_len` must be at least 2, `train.max_new_tokens` at least 1",
             );
         }
-        self.pelt.validate()?;
+        // `config.json` of runs before 2026-11-30 repeats the task list under `pelt`; anything
+        // else there would silently lose to the mixture.
+        if !self.pelt.tasks.is_empty() && self.pelt.tasks != self.task_names() {
+            return bad(
+                "`pelt.tasks` is taken from the mixture (`tasks`); remove it from the configuration",
+            );
+        }
+        self.model_config().validate()?;
         Ok(())
     }
 
@@ -284,7 +301,6 @@ impl RunConfig {
             .unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
         *self = serde_json::from_value(json)
             .map_err(|e| TrainError::Config(format!("override `{assignment}`: {e}")))?;
-        self.sync_tasks();
         self.validate()
     }
 }
@@ -302,8 +318,8 @@ mod tests {
             let config =
                 RunConfig::from_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             match config.pretrain {
-                Some(_) => assert_eq!(config.pelt.tasks, [PRETRAIN_TASK]),
-                None => assert_eq!(config.pelt.tasks.len(), config.tasks.len()),
+                Some(_) => assert_eq!(config.model_config().tasks, [PRETRAIN_TASK]),
+                None => assert_eq!(config.model_config().tasks.len(), config.tasks.len()),
             }
             names.push(path.file_name().unwrap().to_string_lossy().to_string());
         }
@@ -334,6 +350,23 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("learning_rate"), "{err}");
+    }
+
+    #[test]
+    fn the_task_list_comes_from_the_mixture_alone() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+        let mut config = RunConfig::from_file(dir.join("glue-t5-base.json")).unwrap();
+        let names: Vec<String> = config.tasks.iter().map(|t| t.name.clone()).collect();
+        assert_eq!(config.model_config().tasks, names);
+        // Written without the list; an old file that repeats it unchanged still reads.
+        let json = serde_json::to_value(&config).unwrap();
+        assert!(json["pelt"].get("tasks").is_none(), "{json}");
+        config.pelt.tasks = names;
+        config.validate().unwrap();
+        // A list that disagrees with the mixture is refused, naming the field.
+        config.pelt.tasks = vec!["rte".into()];
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("`pelt.tasks`"), "{err}");
     }
 
     #[test]

@@ -196,7 +196,6 @@ fn run_config(args: TrainArgs) -> Result<RunConfig> {
     }
     if let Some(list) = args.tasks {
         config.tasks = task_list(&list)?;
-        config.sync_tasks();
     }
     if let Some(shots) = args.shots {
         config.train.shots = shots;

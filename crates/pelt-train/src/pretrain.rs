@@ -244,7 +244,7 @@ pub fn pretrain(
             tokenizer_json.display()
         )));
     }
-    let model = stable_param_ids(PeltModel::new(t5, config.pelt.clone())?);
+    let model = stable_param_ids(PeltModel::new(t5, config.model_config())?);
     let (best, state) = optimise(
         config,
         run,

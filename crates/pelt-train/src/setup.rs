@@ -145,7 +145,7 @@ fn write_features(
 /// registry), so a trained model loads without reading any data.
 pub fn build_model(config: &RunConfig, device: &Device) -> Result<PeltModel, TrainError> {
     let t5 = backbone(config, device)?;
-    let mut pelt = config.pelt.clone();
+    let mut pelt = config.model_config();
     let mut max_images = 0;
     for source in &config.tasks {
         max_images = max_images.max(pelt_data::task(&source.name)?.images);
