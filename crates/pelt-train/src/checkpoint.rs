@@ -10,6 +10,7 @@ use pelt_hyper::PeltModel;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{TrainError, io};
+use crate::run_dir::RunDir;
 
 /// Where a run is: enough to continue it exactly.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,20 +35,15 @@ const TRAINABLE: &str = "trainable.safetensors";
 const OPTIMISER: &str = "optimiser.bpk";
 const STATE: &str = "state.json";
 
-/// `run/checkpoints/step-000123`.
-pub fn checkpoint_dir(run: &Path, step: u64) -> PathBuf {
-    run.join("checkpoints").join(format!("step-{step:09}"))
-}
-
 /// Writes a checkpoint of `step` and removes all but the last `keep` others.
 pub fn save(
-    run: &Path,
+    run: &RunDir,
     model: &PeltModel,
     optimiser: &ModuleOptimizer,
     state: &RunState,
     keep: usize,
 ) -> Result<PathBuf, TrainError> {
-    let dir = checkpoint_dir(run, state.step);
+    let dir = run.checkpoint(state.step);
     let temporary = dir.with_extension("tmp");
     if temporary.exists() {
         fs::remove_dir_all(&temporary).map_err(io(&temporary))?;
@@ -68,15 +64,16 @@ pub fn save(
         fs::remove_dir_all(&dir).map_err(io(&dir))?;
     }
     fs::rename(&temporary, &dir).map_err(io(&dir))?;
-    for old in list(run)?.into_iter().rev().skip(keep.max(1)) {
+    for old in list(run.root())?.into_iter().rev().skip(keep.max(1)) {
         fs::remove_dir_all(&old).map_err(io(&old))?;
     }
     Ok(dir)
 }
 
-/// Complete checkpoints of a run, oldest first (temporary directories are ignored).
-pub fn list(run: &Path) -> Result<Vec<PathBuf>, TrainError> {
-    let root = run.join("checkpoints");
+/// Complete checkpoints of the run in directory `run`, oldest first (temporary directories are
+/// ignored).
+pub fn list(run: impl AsRef<Path>) -> Result<Vec<PathBuf>, TrainError> {
+    let root = RunDir::new(run.as_ref()).checkpoints();
     if !root.exists() {
         return Ok(Vec::new());
     }
@@ -89,6 +86,21 @@ pub fn list(run: &Path) -> Result<Vec<PathBuf>, TrainError> {
     Ok(dirs)
 }
 
+/// The run state of the last checkpoint of the run in directory `run`, if it has one.
+pub fn last_state(run: impl AsRef<Path>) -> Result<Option<RunState>, TrainError> {
+    list(run)?.pop().map(|dir| read_state(&dir)).transpose()
+}
+
+/// The run state of checkpoint `dir`.
+fn read_state(dir: &Path) -> Result<RunState, TrainError> {
+    let path = dir.join(STATE);
+    let text = fs::read_to_string(&path).map_err(io(&path))?;
+    serde_json::from_str(&text).map_err(|e| TrainError::Checkpoint {
+        path: path.clone(),
+        reason: e.to_string(),
+    })
+}
+
 /// Loads a checkpoint into `model` and `optimiser`.
 pub fn load(
     dir: &Path,
@@ -99,8 +111,7 @@ pub fn load(
         path: dir.to_path_buf(),
         reason,
     };
-    let text = fs::read_to_string(dir.join(STATE)).map_err(io(&dir.join(STATE)))?;
-    let state: RunState = serde_json::from_str(&text).map_err(|e| bad(format!("{STATE}: {e}")))?;
+    let state = read_state(dir)?;
     let model = model.load_trainable(dir.join(TRAINABLE))?;
     let bytes = fs::read(dir.join(OPTIMISER)).map_err(io(&dir.join(OPTIMISER)))?;
     let optimiser = optimiser

@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use pelt_train::{
-    Backbone, Evaluator, RunConfig, StopHandle, TaskSource, TrainError, backend, final_report,
-    load_data, load_trained, majority_baseline, predict, pretrain, split_markdown, train,
+    Backbone, Evaluator, RunConfig, RunDir, StopHandle, TaskSource, TrainError, backend,
+    final_report, load_data, load_trained, majority_baseline, predict, pretrain, split_markdown,
+    train,
 };
 
 /// pelt: train, evaluate and export HyperPELT runs
@@ -181,12 +182,12 @@ fn task_list(list: &str) -> Result<Vec<TaskSource>> {
 fn run_config(args: TrainArgs) -> Result<RunConfig> {
     let file = match (args.config, &args.init_from) {
         (Some(file), _) => file,
-        (None, Some(run)) => run.join("config.json"),
+        (None, Some(run)) => RunDir::new(run).config(),
         (None, None) => PathBuf::from("configs/default.json"),
     };
     let mut config = RunConfig::from_file(&file)?;
     if let Some(run) = args.init_from {
-        if !run.join("best.safetensors").is_file() {
+        if !RunDir::new(&run).best().is_file() {
             bail!(
                 "--init-from {}: no best.safetensors (not a trained run)",
                 run.display()
@@ -288,14 +289,8 @@ fn main() -> Result<()> {
                 println!("{}", split_markdown(&split, &rows));
                 return Ok(());
             }
-            let state = pelt_train::checkpoint::list(&run)?
-                .pop()
-                .map(|dir| -> Result<_> {
-                    let text = std::fs::read_to_string(dir.join("state.json"))?;
-                    Ok(serde_json::from_str(&text)?)
-                })
-                .transpose()?
-                .context("the run has no checkpoint")?;
+            let state =
+                pelt_train::checkpoint::last_state(&run)?.context("the run has no checkpoint")?;
             let report = final_report(&config, &run, &model, &data, &evaluator, &state)?;
             println!("{}", report.markdown());
         }
@@ -319,7 +314,7 @@ fn main() -> Result<()> {
             backend,
         } => {
             let device = backend::device(&backend.backend)?;
-            let out = out.unwrap_or_else(|| run.join(format!("export-{task}.safetensors")));
+            let out = out.unwrap_or_else(|| RunDir::new(&run).export(&task));
             let (_, model) = load_trained(&run, &device)?;
             model.export_task(&task, &out)?;
             println!("wrote {}", out.display());

@@ -9,6 +9,7 @@ use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
 use crate::error::{TrainError, io};
+use crate::run_dir::RunDir;
 
 const SIZE: (u32, u32) = (900, 520);
 /// The loss plot's line of the mean of the tasks' losses at each logged step.
@@ -159,7 +160,8 @@ fn validation_labels(validation: &[Series]) -> (&'static str, &'static str) {
 /// Writes `loss.png` and `validation.png` into `run` from its `log.jsonl` (atomically, like
 /// every other file of a run).
 pub fn write_plots(run: &Path) -> Result<(), TrainError> {
-    let log_file = run.join("log.jsonl");
+    let run = RunDir::new(run);
+    let log_file = run.log();
     let log = std::fs::read_to_string(&log_file).map_err(io(&log_file))?;
     let (loss, validation) = series(&log, &log_file)?;
     // The font is compiled in, so registering it can only fail if the file was corrupted.
@@ -170,7 +172,7 @@ pub fn write_plots(run: &Path) -> Result<(), TrainError> {
         ("loss.png", "training loss", "loss", &loss),
         ("validation.png", title, y_label, &validation),
     ] {
-        let file = run.join(name);
+        let file = run.output(name);
         let rgb = draw(title, y_label, lines)
             .map_err(|e| TrainError::Config(format!("{}: cannot draw: {e}", file.display())))?;
         let image = image::RgbImage::from_raw(SIZE.0, SIZE.1, rgb)

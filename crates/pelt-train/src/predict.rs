@@ -9,6 +9,7 @@ use pelt_t5::{GenerationConfig, T5Tokenizer};
 
 use crate::config::RunConfig;
 use crate::error::TrainError;
+use crate::run_dir::RunDir;
 use crate::setup::{image_features, tokenizer_file, trained_model};
 
 /// The best model of `run` on `device` answering `text` (the source as task `task` formats
@@ -21,7 +22,7 @@ pub fn predict(
     image: Option<&Path>,
     device: &Device,
 ) -> Result<String, TrainError> {
-    let config = RunConfig::from_file(run.join("config.json"))?;
+    let config = RunConfig::from_file(RunDir::new(run).config())?;
     check_request(&config, task, image)?;
     let model = trained_model(&config, run, device)?;
     let index = model.config.task_index(task)?;

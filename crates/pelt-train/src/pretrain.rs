@@ -18,7 +18,8 @@ use serde_json::json;
 use crate::config::{PRETRAIN_TASK, PretrainConfig, RunConfig};
 use crate::error::{TrainError, io};
 use crate::gradients::stable_param_ids;
-use crate::run::{Objective, optimise, prepare};
+use crate::run::{Objective, optimise};
+use crate::run_dir::RunDir;
 use crate::setup::{backbone, tokenizer_file};
 use crate::stop::StopHandle;
 
@@ -232,7 +233,8 @@ pub fn pretrain(
     })?;
     let tokenizer_json = tokenizer_file(config)?;
     let tokenizer = T5Tokenizer::from_file(&tokenizer_json)?;
-    prepare(config, run, resume)?;
+    let run = RunDir::new(run);
+    run.prepare(config, resume)?;
     let mut objective = objective(config, p, &tokenizer)?;
     let autodiff = device.clone().autodiff();
     let t5 = backbone(config, &autodiff)?;
@@ -247,14 +249,14 @@ pub fn pretrain(
     let model = stable_param_ids(PeltModel::new(t5, config.model_config())?);
     let (best, state) = optimise(
         config,
-        run,
+        &run,
         resume,
         (model, &autodiff),
         &mut objective,
         stop,
     )?;
     let heldout_loss = objective.heldout_loss(&best, device)?;
-    let out = run.join("model");
+    let out = run.pretrained_model();
     best.t5.save(&out)?;
     copy_tokenizer(&tokenizer_json, &out)?;
     let chunk_length = objective.corpus.chunk(0).len();
@@ -277,6 +279,6 @@ pub fn pretrain(
     };
     let json = serde_json::to_vec_pretty(&report)
         .map_err(|e| TrainError::Config(format!("cannot serialise the report: {e}")))?;
-    pelt_weights::write_atomically(&run.join("pretrain.json"), &json)?;
+    pelt_weights::write_atomically(&run.pretrain_report(), &json)?;
     Ok(report)
 }

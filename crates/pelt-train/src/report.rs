@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::TrainError;
 use crate::evaluate::MetricValue;
+use crate::run_dir::RunDir;
 
 /// One task's results.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -109,8 +110,9 @@ impl Report {
     pub fn write(&self, run: &Path) -> Result<(), TrainError> {
         let json = serde_json::to_vec_pretty(self)
             .map_err(|e| TrainError::Config(format!("cannot serialise the report: {e}")))?;
-        pelt_weights::write_atomically(&run.join("report.json"), &json)?;
-        pelt_weights::write_atomically(&run.join("report.md"), self.markdown().as_bytes())?;
+        let run = RunDir::new(run);
+        pelt_weights::write_atomically(&run.output("report.json"), &json)?;
+        pelt_weights::write_atomically(&run.output("report.md"), self.markdown().as_bytes())?;
         Ok(())
     }
 }

@@ -10,7 +10,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::optim::{GradientsAccumulator, GradientsParams};
+use burn::optim::{GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
 use pelt_data::{SamplerConfig, TemperatureSampler};
@@ -19,18 +19,16 @@ use serde_json::json;
 
 use crate::adamw::FusedAdamW;
 use crate::checkpoint::{self, RunState};
-use crate::config::RunConfig;
+use crate::config::{RunConfig, TrainConfig};
 use crate::error::{TrainError, io};
 use crate::evaluate::{Evaluator, average, majority_baseline};
 use crate::gradients::clip_global_norm;
 use crate::plot::write_plots;
 use crate::report::{Report, TaskReport};
+use crate::run_dir::RunDir;
 use crate::schedule::learning_rate;
 use crate::setup::{Data, build_model, load_data};
 use crate::stop::StopHandle;
-
-/// The best model of a run (by validation score), beside its checkpoints.
-pub(crate) const BEST: &str = "best.safetensors";
 
 /// Appends JSON lines to `log.jsonl`, flushing each.
 struct Log {
@@ -41,8 +39,8 @@ struct Log {
 impl Log {
     /// Opens the log of `run`, keeping only its first `keep` lines (those of the checkpoint a
     /// resumed run starts from).
-    fn open(run: &Path, keep: usize) -> Result<Self, TrainError> {
-        let path = run.join("log.jsonl");
+    fn open(run: &RunDir, keep: usize) -> Result<Self, TrainError> {
+        let path = run.log();
         let kept: Vec<String> = match fs::read_to_string(&path) {
             Ok(text) => text.lines().take(keep).map(str::to_string).collect(),
             Err(_) => Vec::new(),
@@ -96,12 +94,13 @@ pub fn train(
             "this configuration pretrains (`pretrain`): run it with `pelt pretrain`".into(),
         ));
     }
-    prepare(config, run, resume)?;
+    let run = RunDir::new(run);
+    run.prepare(config, resume)?;
     // The model first: it resolves every model path or id (and the tasks' names), so a wrong
     // or unreachable one fails before the CLIP features of the data are computed.
     let autodiff = device.clone().autodiff();
     let model = build_model(config, &autodiff)?;
-    let data = load_data(config, run, device)?;
+    let data = load_data(config, run.root(), device)?;
     let t = &config.train;
     let evaluator = Evaluator {
         batcher: &data.batcher,
@@ -126,29 +125,13 @@ pub fn train(
     };
     let (best, state) = optimise(
         config,
-        run,
+        &run,
         resume,
         (model, &autodiff),
         &mut objective,
         stop,
     )?;
-    final_report(config, run, &best, &data, &evaluator, &state)
-}
-
-/// Refuses to overwrite a finished or running run unless resuming; writes `config.json`.
-pub(crate) fn prepare(config: &RunConfig, run: &Path, resume: bool) -> Result<(), TrainError> {
-    if !resume && !checkpoint::list(run)?.is_empty() {
-        return Err(TrainError::Config(format!(
-            "{} already holds a run (checkpoints/); pass --resume to continue it, or --out DIR \
-             for a new run",
-            run.display()
-        )));
-    }
-    fs::create_dir_all(run).map_err(io(run))?;
-    let config_json = serde_json::to_vec_pretty(config)
-        .map_err(|e| TrainError::Config(format!("cannot serialise the configuration: {e}")))?;
-    pelt_weights::write_atomically(&run.join("config.json"), &config_json)?;
-    Ok(())
+    final_report(config, run.root(), &best, &data, &evaluator, &state)
 }
 
 /// What a run trains on and how it is validated: the task mixture of `pelt train`, or span
@@ -234,136 +217,215 @@ impl Objective for TaskMixture<'_> {
 /// without autodiff) and the final run state.
 pub(crate) fn optimise<O: Objective>(
     config: &RunConfig,
-    run: &Path,
+    run: &RunDir,
     resume: bool,
-    (mut model, autodiff): (PeltModel, &Device),
+    (model, autodiff): (PeltModel, &Device),
     objective: &mut O,
     stop: &StopHandle,
 ) -> Result<(PeltModel, RunState), TrainError> {
     let t = &config.train;
-    let resume_from = if resume {
-        checkpoint::list(run)?.pop()
-    } else {
-        None
-    };
-    if let (Some(source), None) = (&config.init_from, &resume_from) {
-        // A checkpoint holds every trainable tensor, so a resumed run needs no source.
-        model = model.transfer_from(source.join(BEST))?;
+    let mut trainer = Trainer::start(config, run, resume, model)?;
+    objective.seek(trainer.state.step * t.grad_accumulation as u64)?;
+    while trainer.state.step < t.steps {
+        trainer = trainer.step(objective, autodiff)?;
+        if stop.take() {
+            return Err(trainer.interrupt()?);
+        }
+        if trainer.state.step.is_multiple_of(t.eval_every) || trainer.state.step == t.steps {
+            trainer.validate(objective)?;
+            trainer.checkpoint()?;
+        }
     }
-    let counts = model.param_counts();
-    eprintln!("{} ({})", counts, config.pelt.method.name());
-    let mut optimiser = FusedAdamW::module(t.weight_decay);
-    let mut state = RunState {
-        step: 0,
-        best: None,
-        log_lines: 0,
-        examples: 0,
-        train_seconds: 0.0,
-        data_seconds: 0.0,
-    };
-    let mut last_good = None;
-    if let Some(dir) = resume_from {
-        let (m, o, s) = checkpoint::load(&dir, model, optimiser)?;
-        (model, optimiser, state) = (m, o, s);
-        eprintln!("resuming from {} (step {})", dir.display(), state.step);
-        last_good = Some(dir);
+    trainer.finish()
+}
+
+/// A run in progress: the model and optimiser, where the run is, and what it writes.
+struct Trainer<'a> {
+    train: &'a TrainConfig,
+    run: &'a RunDir,
+    model: PeltModel,
+    optimiser: ModuleOptimizer,
+    state: RunState,
+    log: Log,
+    bar: ProgressBar,
+    /// Loss sums and micro-batch counts per task since the last log line or checkpoint (a
+    /// resumed run starts from a checkpoint, so its next line averages the same steps).
+    task_losses: BTreeMap<String, (f64, u32)>,
+    /// The last checkpoint written, named when the run fails.
+    last_good: Option<PathBuf>,
+}
+
+impl<'a> Trainer<'a> {
+    /// A fresh run of `model`, or with `resume` the run's last checkpoint; a fresh run with
+    /// `init_from` starts from that run's best trainable tensors (few-shot transfer).
+    fn start(
+        config: &'a RunConfig,
+        run: &'a RunDir,
+        resume: bool,
+        mut model: PeltModel,
+    ) -> Result<Self, TrainError> {
+        let t = &config.train;
+        let resume_from = if resume {
+            checkpoint::list(run.root())?.pop()
+        } else {
+            None
+        };
+        if let (Some(source), None) = (&config.init_from, &resume_from) {
+            // A checkpoint holds every trainable tensor, so a resumed run needs no source.
+            model = model.transfer_from(RunDir::new(source).best())?;
+        }
+        eprintln!("{} ({})", model.param_counts(), config.pelt.method.name());
+        let mut optimiser = FusedAdamW::module(t.weight_decay);
+        let mut state = RunState {
+            step: 0,
+            best: None,
+            log_lines: 0,
+            examples: 0,
+            train_seconds: 0.0,
+            data_seconds: 0.0,
+        };
+        let mut last_good = None;
+        if let Some(dir) = resume_from {
+            (model, optimiser, state) = checkpoint::load(&dir, model, optimiser)?;
+            eprintln!("resuming from {} (step {})", dir.display(), state.step);
+            last_good = Some(dir);
+        }
+        Ok(Self {
+            train: t,
+            run,
+            log: Log::open(run, state.log_lines)?,
+            bar: progress_bar(t.steps, state.step),
+            model,
+            optimiser,
+            state,
+            task_losses: BTreeMap::new(),
+            last_good,
+        })
     }
-    let mut log = Log::open(run, state.log_lines)?;
-    objective.seek(state.step * t.grad_accumulation as u64)?;
-    let bar = progress_bar(t.steps, state.step);
-    // Loss sums and micro-batch counts per task since the last log line or checkpoint (a
-    // resumed run starts from a checkpoint, so its next line averages the same steps).
-    let mut task_losses: BTreeMap<String, (f64, u32)> = BTreeMap::new();
-    while state.step < t.steps {
+
+    /// Fails the run at the current step, naming the last good checkpoint.
+    fn non_finite(&self, what: &'static str) -> TrainError {
+        TrainError::NonFinite {
+            what,
+            step: self.state.step,
+            last_good: self.last_good.clone(),
+        }
+    }
+
+    /// One optimiser step over `grad_accumulation` micro-batches of `objective`, and its log
+    /// line every `log_every` steps.
+    fn step<O: Objective>(
+        mut self,
+        objective: &mut O,
+        autodiff: &Device,
+    ) -> Result<Self, TrainError> {
+        let t = self.train;
         let started = Instant::now();
-        let lr = learning_rate(state.step, t.steps, t.warmup_steps, t.learning_rate);
+        let lr = learning_rate(self.state.step, t.steps, t.warmup_steps, t.learning_rate);
         let mut accumulator = GradientsAccumulator::<PeltModel>::new();
         let mut loss_sum = 0.0;
         for _ in 0..t.grad_accumulation {
             let data_started = Instant::now();
             let (input, labels, examples, task) = objective.next_batch(autodiff)?;
-            state.data_seconds += data_started.elapsed().as_secs_f64();
-            let loss = model.loss(input, labels, t.label_smoothing)? / t.grad_accumulation as f64;
+            self.state.data_seconds += data_started.elapsed().as_secs_f64();
+            let loss =
+                self.model.loss(input, labels, t.label_smoothing)? / t.grad_accumulation as f64;
             let value: f32 = loss.clone().into_scalar();
             if !value.is_finite() {
-                return Err(TrainError::NonFinite {
-                    what: "loss",
-                    step: state.step,
-                    last_good,
-                });
+                return Err(self.non_finite("loss"));
             }
             loss_sum += f64::from(value);
             if let Some(task) = task {
-                let entry = task_losses.entry(task).or_default();
+                let entry = self.task_losses.entry(task).or_default();
                 *entry = (
                     entry.0 + f64::from(value) * t.grad_accumulation as f64,
                     entry.1 + 1,
                 );
             }
-            accumulator.accumulate(&model, GradientsParams::from_grads(loss.backward(), &model));
-            state.examples += examples as u64;
+            let grads = GradientsParams::from_grads(loss.backward(), &self.model);
+            accumulator.accumulate(&self.model, grads);
+            self.state.examples += examples as u64;
         }
         let mut grads = accumulator.grads();
-        let norm = clip_global_norm(&model, &mut grads, t.max_grad_norm);
+        let norm = clip_global_norm(&self.model, &mut grads, t.max_grad_norm);
         if !norm.is_finite() {
-            return Err(TrainError::NonFinite {
-                what: "gradient norm",
-                step: state.step,
-                last_good,
-            });
+            return Err(self.non_finite("gradient norm"));
         }
-        model = optimiser.step(lr, model, grads);
-        state.step += 1;
-        state.train_seconds += started.elapsed().as_secs_f64();
-        let per_second = state.examples as f64 / state.train_seconds.max(1e-9);
-        if state.step.is_multiple_of(t.log_every) {
+        self.model = self.optimiser.step(lr, self.model, grads);
+        self.state.step += 1;
+        self.state.train_seconds += started.elapsed().as_secs_f64();
+        if self.state.step.is_multiple_of(t.log_every) {
             let mut line =
-                json!({"step": state.step, "loss": loss_sum, "lr": lr, "grad_norm": norm});
-            if !task_losses.is_empty() {
-                let means: BTreeMap<String, f64> = std::mem::take(&mut task_losses)
+                json!({"step": self.state.step, "loss": loss_sum, "lr": lr, "grad_norm": norm});
+            if !self.task_losses.is_empty() {
+                let means: BTreeMap<String, f64> = std::mem::take(&mut self.task_losses)
                     .into_iter()
                     .map(|(task, (sum, n))| (task, sum / f64::from(n)))
                     .collect();
                 line["task_loss"] = json!(means);
             }
-            log.write(line)?;
+            self.log.write(line)?;
         }
-        bar.set_position(state.step);
-        bar.set_message(format!("loss {loss_sum:.4} {per_second:.1} ex/s"));
-        if stop.take() {
-            state.log_lines = log.lines;
-            let saved = checkpoint::save(run, &model, &optimiser, &state, t.keep_last)?;
-            bar.abandon();
-            return Err(TrainError::Interrupted {
-                step: state.step,
-                checkpoint: saved,
-            });
-        }
-        if state.step.is_multiple_of(t.eval_every) || state.step == t.steps {
-            let (mut fields, score) = bar.suspend(|| {
-                eprint!("step {}: ", state.step);
-                objective.validate(&model.valid())
-            })?;
-            fields.insert("step".into(), json!(state.step));
-            log.write(serde_json::Value::Object(fields))?;
-            write_plots(run)?;
-            if state.best.is_none_or(|(best, _)| score > best) {
-                state.best = Some((score, state.step));
-                model.save_trainable(run.join(BEST))?;
-            }
-            state.log_lines = log.lines;
-            task_losses.clear();
-            last_good = Some(checkpoint::save(
-                run,
-                &model,
-                &optimiser,
-                &state,
-                t.keep_last,
-            )?);
-        }
+        let per_second = self.state.examples as f64 / self.state.train_seconds.max(1e-9);
+        self.bar.set_position(self.state.step);
+        self.bar
+            .set_message(format!("loss {loss_sum:.4} {per_second:.1} ex/s"));
+        Ok(self)
     }
-    bar.finish();
-    Ok((model.load_trainable(run.join(BEST))?.valid(), state))
+
+    /// Validates the model: a log line, the plots, and `best.safetensors` when the score is
+    /// the best so far.
+    fn validate<O: Objective>(&mut self, objective: &O) -> Result<(), TrainError> {
+        let step = self.state.step;
+        let (mut fields, score) = self.bar.suspend(|| {
+            eprint!("step {step}: ");
+            objective.validate(&self.model.valid())
+        })?;
+        fields.insert("step".into(), json!(step));
+        self.log.write(serde_json::Value::Object(fields))?;
+        write_plots(self.run.root())?;
+        if self.state.best.is_none_or(|(best, _)| score > best) {
+            self.state.best = Some((score, step));
+            self.model.save_trainable(self.run.best())?;
+        }
+        Ok(())
+    }
+
+    /// Writes a checkpoint of the current step; returns its directory.
+    fn save(&mut self) -> Result<PathBuf, TrainError> {
+        self.state.log_lines = self.log.lines;
+        checkpoint::save(
+            self.run,
+            &self.model,
+            &self.optimiser,
+            &self.state,
+            self.train.keep_last,
+        )
+    }
+
+    /// A regular checkpoint (the per-task loss window restarts with it).
+    fn checkpoint(&mut self) -> Result<(), TrainError> {
+        self.task_losses.clear();
+        self.last_good = Some(self.save()?);
+        Ok(())
+    }
+
+    /// Stops at the current step with a checkpoint: the error that says where to resume.
+    fn interrupt(mut self) -> Result<TrainError, TrainError> {
+        let saved = self.save()?;
+        self.bar.abandon();
+        Ok(TrainError::Interrupted {
+            step: self.state.step,
+            checkpoint: saved,
+        })
+    }
+
+    /// The best model (weights of `best.safetensors`, without autodiff) and the final state.
+    fn finish(self) -> Result<(PeltModel, RunState), TrainError> {
+        self.bar.finish();
+        let best = self.model.load_trainable(self.run.best())?.valid();
+        Ok((best, self.state))
+    }
 }
 
 /// Evaluates `model` on every task's full validation and test sets beside the majority

@@ -14,6 +14,7 @@ use crate::config::{Backbone, RunConfig};
 use crate::error::TrainError;
 use crate::gradients::stable_param_ids;
 use crate::hub::resolve_model;
+use crate::run_dir::RunDir;
 
 /// The run's `tokenizer.json`: the configured file or directory, else the T5 model's own.
 pub(crate) fn tokenizer_file(config: &RunConfig) -> Result<PathBuf, TrainError> {
@@ -70,7 +71,7 @@ pub fn load_data(config: &RunConfig, run: &Path, device: &Device) -> Result<Data
         },
     )?;
     if tasks.iter().any(|t| t.task.images > 0) {
-        let cache = run.join("features.safetensors");
+        let cache = RunDir::new(run).features();
         if !cache.is_file() {
             write_features(config, &tasks, &cache, device)?;
         }
@@ -198,7 +199,7 @@ pub fn image_features(
 
 /// A finished (or interrupted) run's configuration and best model on `device`; no data is read.
 pub fn load_trained(run: &Path, device: &Device) -> Result<(RunConfig, PeltModel), TrainError> {
-    let config = RunConfig::from_file(run.join("config.json"))?;
+    let config = RunConfig::from_file(RunDir::new(run).config())?;
     let model = trained_model(&config, run, device)?;
     Ok((config, model))
 }
@@ -209,5 +210,5 @@ pub(crate) fn trained_model(
     run: &Path,
     device: &Device,
 ) -> Result<PeltModel, TrainError> {
-    Ok(build_model(config, device)?.load_trainable(run.join("best.safetensors"))?)
+    Ok(build_model(config, device)?.load_trainable(RunDir::new(run).best())?)
 }
