@@ -146,3 +146,64 @@ fn zeros_are_zero_and_hold_their_shape() {
     assert_eq!(zeros.dims(), [7, 301, 157]);
     assert!(values(zeros).iter().all(|&v| v.to_bits() == 0));
 }
+
+#[test]
+fn broadcast_binary_kernels_match_element_by_element() {
+    let device = Device::default();
+    // Above the split threshold, with odd sides so no chunk of rows lands on a round boundary.
+    let (rows, cols) = (613, 509);
+    let x: Vec<f32> = (0..rows * cols).map(|i| (i % 977) as f32 * 0.37 - 50.0).collect();
+    let row: Vec<f32> = (0..cols).map(|c| c as f32 * 0.11 - 7.0).collect();
+    let col: Vec<f32> = (0..rows).map(|r| r as f32 * -0.23 + 9.0).collect();
+    let matrix = || Tensor::<2>::from_data(TensorData::new(x.clone(), [rows, cols]), &device);
+    let row_t = Tensor::<2>::from_data(TensorData::new(row.clone(), [1, cols]), &device);
+    let col_t = Tensor::<2>::from_data(TensorData::new(col.clone(), [rows, 1]), &device);
+    let at = |r: usize, c: usize| x[r * cols + c];
+    let grid = |f: &dyn Fn(usize, usize) -> f32| {
+        (0..rows)
+            .flat_map(|r| (0..cols).map(move |c| (r, c)))
+            .map(|(r, c)| f(r, c))
+            .collect::<Vec<f32>>()
+    };
+    for (case, shared) in [("owned", false), ("shared", true)] {
+        let m = matrix();
+        let keep = shared.then(|| m.clone());
+        // `sub` is not commutative, so an operand swap on either path would show.
+        check(
+            "sub row",
+            case,
+            values(m.clone().sub(row_t.clone())),
+            grid(&|r, c| at(r, c) - row[c]).into_iter(),
+        );
+        check(
+            "sub column",
+            case,
+            values(m.clone().sub(col_t.clone())),
+            grid(&|r, c| at(r, c) - col[r]).into_iter(),
+        );
+        check(
+            "column minus matrix",
+            case,
+            values(col_t.clone().sub(m.clone())),
+            grid(&|r, c| col[r] - at(r, c)).into_iter(),
+        );
+        check(
+            "max_pair row",
+            case,
+            values(m.clone().max_pair(row_t.clone())),
+            grid(&|r, c| at(r, c).max(row[c])).into_iter(),
+        );
+        drop(keep);
+    }
+    // A transposed (strided) operand against a broadcast row: the general inner loop.
+    let t = matrix().swap_dims(0, 1); // [cols, rows]
+    let row_of_rows = Tensor::<2>::from_data(TensorData::new(col.clone(), [1, rows]), &device);
+    let got = values(t.sub(row_of_rows));
+    let want = (0..cols).flat_map(|c| (0..rows).map(move |r| (r, c)));
+    check(
+        "strided minus row",
+        "view",
+        got,
+        want.map(|(r, c)| at(r, c) - col[r]),
+    );
+}
