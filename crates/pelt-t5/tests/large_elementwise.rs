@@ -152,7 +152,9 @@ fn broadcast_binary_kernels_match_element_by_element() {
     let device = Device::default();
     // Above the split threshold, with odd sides so no chunk of rows lands on a round boundary.
     let (rows, cols) = (613, 509);
-    let x: Vec<f32> = (0..rows * cols).map(|i| (i % 977) as f32 * 0.37 - 50.0).collect();
+    let x: Vec<f32> = (0..rows * cols)
+        .map(|i| (i % 977) as f32 * 0.37 - 50.0)
+        .collect();
     let row: Vec<f32> = (0..cols).map(|c| c as f32 * 0.11 - 7.0).collect();
     let col: Vec<f32> = (0..rows).map(|r| r as f32 * -0.23 + 9.0).collect();
     let matrix = || Tensor::<2>::from_data(TensorData::new(x.clone(), [rows, cols]), &device);
