@@ -197,6 +197,19 @@ fn broadcast_binary_kernels_match_element_by_element() {
         );
         drop(keep);
     }
+    // Three dimensions, a leading broadcast axis (the attention's shared position bias): the
+    // nest splits by its leading rows, one row per chunk.
+    let (heads, q, k) = (3, 211, 157);
+    let scores: Vec<f32> = (0..heads * q * k).map(|i| (i % 613) as f32 * 0.5).collect();
+    let bias: Vec<f32> = (0..q * k).map(|i| (i % 101) as f32 * -0.25).collect();
+    let scores_t = Tensor::<3>::from_data(TensorData::new(scores.clone(), [heads, q, k]), &device);
+    let bias_t = Tensor::<3>::from_data(TensorData::new(bias.clone(), [1, q, k]), &device);
+    check(
+        "add leading broadcast",
+        "owned",
+        values(scores_t.add(bias_t)),
+        (0..heads * q * k).map(|i| scores[i] + bias[i % (q * k)]),
+    );
     // A transposed (strided) operand against a broadcast row: the general inner loop.
     let t = matrix().swap_dims(0, 1); // [cols, rows]
     let row_of_rows = Tensor::<2>::from_data(TensorData::new(col.clone(), [1, rows]), &device);

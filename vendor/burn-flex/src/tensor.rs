@@ -250,6 +250,26 @@ impl FlexTensor {
         }
     }
 
+    /// hyperpelt-rs patch: a contiguous tensor of `shape` whose buffer is not zeroed first;
+    /// `write` gets it as `shape.num_elements()` uninitialised elements and must initialise
+    /// every one (matrix products, whose kernel writes its whole output without reading it).
+    ///
+    /// # Safety
+    ///
+    /// `write` must initialise every element of the slice it is given before it returns.
+    pub(crate) unsafe fn overwritten<E: bytemuck::Pod + Send + Sync>(
+        shape: Shape,
+        dtype: DType,
+        write: impl FnOnce(&mut [core::mem::MaybeUninit<E>]),
+    ) -> Self {
+        let len = shape.num_elements();
+        let mut data: Vec<E> = Vec::with_capacity(len);
+        write(&mut data.spare_capacity_mut()[..len]);
+        // SAFETY: the caller guarantees that `write` initialised all `len` elements.
+        unsafe { data.set_len(len) };
+        Self::new(Bytes::from_elems(data), Layout::contiguous(shape), dtype)
+    }
+
     /// Create a tensor filled with zeros.
     pub fn zeros(shape: Shape, dtype: DType) -> Self {
         Self::empty(shape, dtype)

@@ -183,7 +183,7 @@ where
     {
         let rhs_storage: &[E] = rhs.storage();
         let lhs_storage: &mut [E] = lhs.storage_mut();
-        crate::zip::zip_apply_inplace(&nest, lhs_storage, rhs_storage, &op);
+        crate::par::zip_nest_inplace(&nest, lhs_storage, rhs_storage, &op);
         return lhs;
     }
     if rhs.is_unique()
@@ -192,7 +192,7 @@ where
     {
         let lhs_storage: &[E] = lhs.storage();
         let rhs_storage: &mut [E] = rhs.storage_mut();
-        crate::zip::zip_apply_inplace(&nest, rhs_storage, lhs_storage, |r, l| op(l, r));
+        crate::par::zip_nest_inplace(&nest, rhs_storage, lhs_storage, |r, l| op(l, r));
         return rhs;
     }
 
@@ -218,7 +218,7 @@ where
         // fall through to the per-element StridedIter odometer.
         _ => {
             if let Some(result) =
-                crate::zip::zip_map(lhs_storage, lhs.layout(), rhs_storage, rhs.layout(), &op)
+                crate::par::zip_nest_map(lhs_storage, lhs.layout(), rhs_storage, rhs.layout(), &op)
             {
                 result
             } else if lhs.layout().num_dims() == 2 {
