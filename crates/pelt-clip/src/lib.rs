@@ -18,9 +18,9 @@ pub mod cache;
 mod config;
 mod decode;
 mod embeddings;
-mod encode;
 mod encoder;
 mod error;
+mod image_encoder;
 mod model;
 mod preprocess;
 pub mod resample;
@@ -30,9 +30,9 @@ pub use attention::ClipAttention;
 pub use cache::write_cache;
 pub use config::{ClipVisionConfig, HiddenAct};
 pub use embeddings::ClipVisionEmbeddings;
-pub use encode::ImageEncoder;
 pub use encoder::{ClipEncoder, ClipEncoderLayer, ClipMlp};
 pub use error::ClipError;
+pub use image_encoder::ImageEncoder;
 pub use model::{ClipVisionModel, ClipVisionOutput};
 pub use preprocess::{
     CLIP_MEAN, CLIP_STD, ClipImageProcessor, DEFAULT_MAX_ALLOC, DEFAULT_MAX_SIDE, PixelValues,

@@ -163,7 +163,9 @@ impl PeltModel {
     pub fn t5_input(&self, input: PeltInput) -> Result<T5Input, HyperError> {
         let insertions = self.insertions(&input)?;
         let invalid = |e: pelt_t5::T5Error| HyperError::Input(e.to_string());
-        let mut t5_input = T5Input::new(input.input_ids).pelt(insertions);
+        let mut t5_input = T5Input::new(input.input_ids)
+            .pelt(insertions)
+            .map_err(invalid)?;
         if let Some(mask) = input.attention_mask {
             t5_input = t5_input.mask(mask).map_err(invalid)?;
         }

@@ -132,7 +132,8 @@ fn broadcast_generation_has_the_gradients_of_per_example_generation() {
     let t5_input = pelt_t5::T5Input::new(input.input_ids)
         .mask(input.attention_mask.unwrap())
         .unwrap()
-        .pelt(insertions);
+        .pelt(insertions)
+        .unwrap();
     let logits = case.model.t5.forward(t5_input, decoder_ids);
     let per_example = pelt_t5::cross_entropy(logits, labels, 0.1);
     let (a, b): (f32, f32) = (

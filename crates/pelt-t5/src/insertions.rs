@@ -52,6 +52,19 @@ impl Prefix {
         })
     }
 
+    /// Checks that key and value have one shape whose batch is 1 or `batch`.
+    fn check(&self, batch: usize) -> Result<(), String> {
+        let key = self.key.dims();
+        check_batch("key", &key, batch)?;
+        if self.value.dims() != key {
+            return Err(format!(
+                "value has shape {:?}; expected {key:?}, the shape of the key",
+                self.value.dims()
+            ));
+        }
+        Ok(())
+    }
+
     fn select_rows(&self, rows: &Tensor<1, Int>) -> Self {
         Self {
             key: select_batch(self.key.clone(), rows),
@@ -85,6 +98,25 @@ impl Adapter {
         gelu_approximate(hidden).matmul(up.swap_dims(1, 2)) + self.up_bias.clone().unsqueeze_dim(1)
     }
 
+    /// Checks that the four tensors agree on `r` and `d_model` and have batch 1 or `batch`.
+    fn check(&self, batch: usize) -> Result<(), String> {
+        let down = self.down.dims();
+        check_batch("W_down", &down, batch)?;
+        let [rows, r, d_model] = down;
+        let expect = |name: &str, got: &[usize], want: &[usize]| {
+            if got == want {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{name} has shape {got:?}; expected {want:?} (W_down is {down:?})"
+                ))
+            }
+        };
+        expect("b_down", &self.down_bias.dims(), &[rows, r])?;
+        expect("W_up", &self.up.dims(), &[rows, d_model, r])?;
+        expect("b_up", &self.up_bias.dims(), &[rows, d_model])
+    }
+
     fn select_rows(&self, rows: &Tensor<1, Int>) -> Self {
         Self {
             down: select_batch(self.down.clone(), rows),
@@ -108,6 +140,21 @@ pub struct LayerInsertions {
 }
 
 impl LayerInsertions {
+    fn check(&self, batch: usize) -> Result<(), String> {
+        for (name, prefix) in [("self", &self.self_prefix), ("cross", &self.cross_prefix)] {
+            if let Some(p) = prefix {
+                p.check(batch)
+                    .map_err(|e| format!("{name}-attention prefix: {e}"))?;
+            }
+        }
+        for (i, adapter) in self.adapters.iter().enumerate() {
+            adapter
+                .check(batch)
+                .map_err(|e| format!("adapter {i}: {e}"))?;
+        }
+        Ok(())
+    }
+
     fn select_rows(&self, rows: &Tensor<1, Int>) -> Self {
         Self {
             self_prefix: self.self_prefix.as_ref().map(|p| p.select_rows(rows)),
@@ -128,6 +175,21 @@ pub struct Insertions {
 }
 
 impl Insertions {
+    /// Checks every tensor's shape against the others of its prefix or adapter and against an
+    /// input of `batch` rows (a leading axis of 1 or `batch`); the error names the stack, the
+    /// layer and the tensor. Widths against the model (`d_model`, heads, `d_kv`) are the
+    /// caller's to keep.
+    pub(crate) fn check(&self, batch: usize) -> Result<(), String> {
+        for (stack, layers) in [("encoder", &self.encoder), ("decoder", &self.decoder)] {
+            for (i, layer) in layers.iter().enumerate() {
+                layer
+                    .check(batch)
+                    .map_err(|e| format!("{stack} layer {i}, {e}"))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Keeps the batch rows `rows` (`[n]` indices) of every per-example tensor; shared
     /// (batch 1) tensors stay as they are. Used to expand a batch into beams.
     pub fn select_rows(&self, rows: &Tensor<1, Int>) -> Self {
@@ -135,6 +197,17 @@ impl Insertions {
             encoder: self.encoder.iter().map(|l| l.select_rows(rows)).collect(),
             decoder: self.decoder.iter().map(|l| l.select_rows(rows)).collect(),
         }
+    }
+}
+
+/// An error unless `dims[0]` is 1 (shared) or `batch`.
+fn check_batch(name: &str, dims: &[usize], batch: usize) -> Result<(), String> {
+    if dims[0] == 1 || dims[0] == batch {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name} has shape {dims:?}; its leading axis must be 1 (shared) or {batch} (the input's batch)"
+        ))
     }
 }
 

@@ -89,10 +89,14 @@ impl T5Input {
         Ok(self)
     }
 
-    /// Sets the parameter-efficient insertions.
-    pub fn pelt(mut self, insertions: Insertions) -> Self {
+    /// Sets the parameter-efficient insertions; an error naming the layer and tensor when a
+    /// prefix's key and value, or an adapter's four tensors, disagree in shape, or when a
+    /// tensor's leading axis is neither 1 nor the batch of `input_ids`.
+    pub fn pelt(mut self, insertions: Insertions) -> Result<Self, T5Error> {
+        let [batch, _] = self.input_ids.dims();
+        insertions.check(batch).map_err(T5Error::Input)?;
         self.insertions = insertions;
-        self
+        Ok(self)
     }
 
     /// Token ids `[batch, src]`.

@@ -149,6 +149,7 @@ fn pelt_input(expected: &Expected, insertions: Insertions) -> T5Input {
         .append(expected.tensor("pelt.extra"), None)
         .unwrap()
         .pelt(insertions)
+        .unwrap()
 }
 
 #[test]
@@ -216,7 +217,8 @@ fn gradients_through_insertions_and_layer_norms_match_pytorch() {
         let input = plain_input(&expected)
             .append(extra.clone(), None)
             .unwrap()
-            .pelt(insertions.clone());
+            .pelt(insertions.clone())
+            .unwrap();
         let logits = model.forward(input, expected.ints("decoder_input_ids"));
         let loss = cross_entropy(logits, expected.ints("labels"), 0.1);
         let grads = loss.backward();

@@ -49,7 +49,7 @@ fn empty_prefixes_and_zero_adapters_give_exactly_plain_t5() {
     let (model, input, decoder_ids) = model_and_input(&device);
     let plain = values(model.forward(input.clone(), decoder_ids.clone()));
     let insertions = zero_insertions(&model.config, 3, &device);
-    let inserted = values(model.forward(input.pelt(insertions), decoder_ids));
+    let inserted = values(model.forward(input.pelt(insertions).unwrap(), decoder_ids));
     assert_eq!(plain, inserted);
 }
 
@@ -69,14 +69,23 @@ fn a_shared_prefix_equals_the_same_prefix_given_per_example() {
         }],
         decoder: vec![],
     };
-    let shared = values(model.forward(
-        input.clone().pelt(with(key.clone(), value.clone())),
-        decoder_ids.clone(),
-    ));
-    let per_example = values(model.forward(
-        input.pelt(with(key.repeat_dim(0, 3), value.repeat_dim(0, 3))),
-        decoder_ids,
-    ));
+    let shared = values(
+        model.forward(
+            input
+                .clone()
+                .pelt(with(key.clone(), value.clone()))
+                .unwrap(),
+            decoder_ids.clone(),
+        ),
+    );
+    let per_example = values(
+        model.forward(
+            input
+                .pelt(with(key.repeat_dim(0, 3), value.repeat_dim(0, 3)))
+                .unwrap(),
+            decoder_ids,
+        ),
+    );
     let max_diff = shared
         .iter()
         .zip(&per_example)
@@ -103,7 +112,7 @@ fn a_prefix_changes_the_output_and_padding_does_not_hide_it() {
         }],
     };
     let plain = values(model.forward(input.clone(), decoder_ids.clone()));
-    let inserted = values(model.forward(input.pelt(insertions), decoder_ids));
+    let inserted = values(model.forward(input.pelt(insertions).unwrap(), decoder_ids));
     assert_ne!(plain, inserted);
 }
 
@@ -162,7 +171,7 @@ fn cached_beam_search_with_insertions_equals_uncached() {
         decoder: (0..c.decoder_layers()).map(|_| layer()).collect(),
     };
     let extra = Tensor::<3>::random([3, 2, c.d_model], distribution, &device);
-    let input = input.append(extra, None).unwrap().pelt(insertions);
+    let input = input.append(extra, None).unwrap().pelt(insertions).unwrap();
     let beam = |use_cache| pelt_t5::GenerationConfig {
         use_cache,
         ..pelt_t5::GenerationConfig::beam(3, 6)
@@ -171,4 +180,53 @@ fn cached_beam_search_with_insertions_equals_uncached() {
         model.generate(input.clone(), &beam(true)),
         model.generate(input, &beam(false))
     );
+}
+
+#[test]
+fn insertions_that_disagree_in_shape_are_refused_naming_layer_and_tensor() {
+    let device = Device::default();
+    let (model, input, _) = model_and_input(&device);
+    let c = &model.config;
+    let batch = input.input_ids().dims()[0];
+    let refused = |insertions: Insertions| {
+        input
+            .clone()
+            .pelt(insertions)
+            .expect_err("mismatched insertions must be refused")
+            .to_string()
+    };
+
+    // A leading axis that is neither 1 nor the batch.
+    let err = refused(zero_insertions(c, batch + 1, &device));
+    assert!(
+        err.contains("encoder layer 0, self-attention prefix: key has shape")
+            && err.contains(&format!("1 (shared) or {batch}")),
+        "{err}"
+    );
+
+    // An adapter whose W_up does not match its W_down.
+    let mut insertions = zero_insertions(c, batch, &device);
+    let last = c.decoder_layers() - 1;
+    insertions.decoder[last].adapters[0].up = Tensor::zeros([batch, c.d_model, 5], &device);
+    let err = refused(insertions);
+    assert!(
+        err.contains(&format!("decoder layer {last}, adapter 0: W_up has shape")),
+        "{err}"
+    );
+
+    // A prefix whose value is not its key's shape.
+    let mut insertions = zero_insertions(c, batch, &device);
+    insertions.encoder[0].cross_prefix = Some(Prefix {
+        key: Tensor::zeros([1, c.num_heads, 2, c.d_kv], &device),
+        value: Tensor::zeros([1, c.num_heads, 3, c.d_kv], &device),
+    });
+    let err = refused(insertions);
+    assert!(
+        err.contains("cross-attention prefix: value has shape"),
+        "{err}"
+    );
+
+    // Shared (batch 1) and per-example tensors are both accepted.
+    assert!(input.clone().pelt(zero_insertions(c, 1, &device)).is_ok());
+    assert!(input.pelt(zero_insertions(c, batch, &device)).is_ok());
 }

@@ -320,7 +320,7 @@ fn main() -> Result<()> {
                     let t5 = modules.apply(model.t5.clone())?;
                     time(args.warmup, args.iters, || {
                         let t5_input =
-                            T5Input::new(input.input_ids.clone()).pelt(modules.insertions());
+                            T5Input::new(input.input_ids.clone()).pelt(modules.insertions())?;
                         let _logits = t5.forward(t5_input, decoder_ids.clone());
                         sync(&device)
                     })?
