@@ -221,6 +221,19 @@ impl ClipVisionConfig {
     pub fn init(&self, device: &Device) -> ClipVisionModel {
         ClipVisionModel::new(self, device)
     }
+
+    /// The crate's unit tests' model: width 8, one layer of 2 heads, 16-pixel images of 2 × 2
+    /// patches.
+    #[cfg(test)]
+    pub(crate) fn tiny() -> Self {
+        Self::new()
+            .with_hidden_size(8)
+            .with_intermediate_size(16)
+            .with_num_hidden_layers(1)
+            .with_num_attention_heads(2)
+            .with_image_size(16)
+            .with_patch_size(8)
+    }
 }
 
 #[cfg(test)]

@@ -78,13 +78,7 @@ mod tests {
     use crate::config::ClipVisionConfig;
 
     fn tiny_encoder(device: &Device) -> ImageEncoder {
-        let config = ClipVisionConfig::new()
-            .with_hidden_size(8)
-            .with_intermediate_size(16)
-            .with_num_hidden_layers(1)
-            .with_num_attention_heads(2)
-            .with_image_size(16)
-            .with_patch_size(8);
+        let config = ClipVisionConfig::tiny();
         ImageEncoder::new(config.init(device), device)
     }
 

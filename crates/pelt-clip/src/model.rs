@@ -135,13 +135,7 @@ mod tests {
     fn images_in_a_batch_are_encoded_independently() {
         // No operation may mix examples: a batch of two equals each image alone.
         let device = Device::default();
-        let config = ClipVisionConfig::new()
-            .with_hidden_size(8)
-            .with_intermediate_size(16)
-            .with_num_hidden_layers(1)
-            .with_num_attention_heads(2)
-            .with_image_size(16)
-            .with_patch_size(8);
+        let config = ClipVisionConfig::tiny();
         let model = config.init(&device);
         let pixels =
             Tensor::<4>::random([2, 3, 16, 16], burn::tensor::Distribution::Default, &device);
