@@ -2,10 +2,10 @@
 
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::softmax;
 
 use crate::dense::dense;
 use crate::insertions::{Prefix, broadcast_batch};
+use crate::softmax::softmax_last;
 
 /// Keys and values of one attention, each `[batch, heads, keys, d_kv]`.
 pub type KeyValue = (Tensor<4>, Tensor<4>);
@@ -82,7 +82,7 @@ impl T5Attention {
             scores = Tensor::cat(vec![prefix_scores, scores], 3);
             v = Tensor::cat(vec![broadcast_batch(prefix.value.clone(), batch), v], 2);
         }
-        let weights = self.dropout.forward(softmax(scores, 3));
+        let weights = self.dropout.forward(softmax_last(scores));
         let context =
             weights
                 .matmul(v)

@@ -6,9 +6,9 @@
 
 use burn::prelude::*;
 use burn::tensor::TensorData;
-use burn::tensor::activation::log_softmax;
 
 use crate::model::{DecoderCache, Encoded, T5Input, T5Model};
+use crate::softmax::log_softmax_last;
 
 /// How to decode.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,7 +83,7 @@ impl Stepper<'_> {
         let last = logits
             .slice([0..batch, width - 1..width])
             .reshape([batch, vocab]);
-        log_softmax(last, 1)
+        log_softmax_last(last)
             .into_data()
             .try_into_vec_as::<f32>()
             .expect("float tensors convert to f32")

@@ -1,7 +1,8 @@
 //! Token cross-entropy with label smoothing, ignoring padded labels.
 
 use burn::prelude::*;
-use burn::tensor::activation::log_softmax;
+
+use crate::softmax::log_softmax_last;
 
 /// Label value that takes no part in the loss (Hugging Face's convention).
 pub const IGNORE_INDEX: i64 = -100;
@@ -13,7 +14,7 @@ pub const IGNORE_INDEX: i64 = -100;
 /// Returns a one-element tensor; with no token to score, zero.
 pub fn cross_entropy(logits: Tensor<3>, labels: Tensor<2, Int>, smoothing: f64) -> Tensor<1> {
     let [batch, tgt, vocab] = logits.dims();
-    let log_probs = log_softmax(logits, 2).reshape([batch * tgt, vocab]);
+    let log_probs = log_softmax_last(logits).reshape([batch * tgt, vocab]);
     let labels = labels.reshape([batch * tgt]);
     let keep = labels.clone().not_equal_elem(IGNORE_INDEX).float();
     let safe = labels.clamp_min(0).unsqueeze_dim(1);
