@@ -31,6 +31,8 @@ mod loss;
 mod model;
 mod norm;
 mod position;
+#[cfg(feature = "flex")]
+mod rows;
 mod softmax;
 mod stack;
 mod tokenizer;
@@ -46,7 +48,7 @@ pub use generate::GenerationConfig;
 pub use insertions::{Adapter, Insertions, LayerInsertions, Prefix};
 pub use loss::{IGNORE_INDEX, cross_entropy};
 pub use model::{DecoderCache, Encoded, T5Input, T5Model};
-pub use norm::T5LayerNorm;
+pub use norm::{RmsNormOps, T5LayerNorm};
 pub use position::{RelativePositionBias, relative_position_bucket};
 pub use softmax::{SoftmaxOps, log_softmax_last, softmax_last};
 pub use stack::T5Stack;

@@ -1,8 +1,9 @@
 //! The fused softmax and log-softmax (`pelt_t5::{softmax_last, log_softmax_last}`) against
 //! Burn's own `softmax` and `log_softmax`, forward and gradient, bit for bit: the kernels
-//! promise the values of Burn's composition exactly (docs/design.md, "Fused softmax"), so that
-//! runs give the same numbers as before the fusion. f32 tensors take the CPU kernels; f64
-//! tensors take the composed fallback that backends without a kernel (wgpu, CUDA) use.
+//! promise the values of Burn's composition exactly (docs/design.md, "Fused softmax and RMS
+//! norm"), so that runs give the same numbers as before the fusion. f32 tensors take the CPU
+//! kernels; f64 tensors take the composed fallback that backends without a kernel (wgpu, CUDA)
+//! use.
 
 #![allow(clippy::unwrap_used)]
 

@@ -5,16 +5,14 @@
 //! the composition's bit for bit; `tests/softmax.rs` checks that. Softmax outside autodiff is
 //! burn-flex's own fused kernel (the trait's default), which these do not replace.
 
+use burn::backend::Flex;
 use burn::backend::flex::simd::kernels::{max_f32, sum_f32};
-use burn::backend::flex::{Flex, FlexTensor};
 use burn::backend::tensor::FloatTensor;
-use burn::tensor::{DType, TensorData};
+use burn::tensor::DType;
 use rayon::prelude::*;
 
 use super::{SoftmaxOps, composed};
-
-/// The fewest elements a thread is handed; a smaller tensor is done on the calling thread.
-const MIN_PARALLEL: usize = 1 << 15;
+use crate::rows::{for_rows, owned, row_length, row_shape, tensor};
 
 impl SoftmaxOps for Flex {
     fn softmax_last_saved(
@@ -128,39 +126,6 @@ impl SoftmaxOps for Flex {
     }
 }
 
-/// The last axis's length of an f32 tensor with at least one element; `None` for any other
-/// tensor, which the composed operations handle.
-fn row_length(x: &FlexTensor) -> Option<usize> {
-    let n = x.layout().shape().iter().last().copied()?;
-    (x.dtype() == DType::F32 && x.layout().num_elements() > 0).then_some(n)
-}
-
-/// `x` as one contiguous buffer from offset 0 holding exactly its elements: `x` itself when it
-/// is one, else a copy. (Writing through it still copies a buffer that is shared.)
-fn owned(x: FlexTensor) -> FlexTensor {
-    let n = x.layout().num_elements();
-    let exact =
-        x.layout().contiguous_offsets() == Some((0, n)) && x.bytes().len() == n * x.dtype().size();
-    if exact {
-        x
-    } else {
-        FlexTensor::from_data(x.into_data())
-    }
-}
-
-fn tensor(values: Vec<f32>, shape: burn::tensor::Shape) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, shape))
-}
-
-/// `[..., n]` → `[..., 1]`.
-fn row_shape(shape: burn::tensor::Shape) -> burn::tensor::Shape {
-    let mut dims = shape.to_vec();
-    if let Some(last) = dims.last_mut() {
-        *last = 1;
-    }
-    burn::tensor::Shape::from(dims)
-}
-
 /// Replaces `row` by `exp(row − max row)` and returns its sum.
 fn exp_shifted(row: &mut [f32]) -> f32 {
     let max = max_f32(row);
@@ -184,16 +149,4 @@ fn log_softmax_into(row: &mut [f32], ex: &mut [f32]) -> f32 {
 fn log_softmax_row(row: &mut [f32], scratch: &mut Vec<f32>) {
     scratch.resize(row.len(), 0.0);
     log_softmax_into(row, scratch);
-}
-
-/// Runs `work(scratch, row)` on every row of `n` elements, rows split over rayon's threads in
-/// runs of at least [`MIN_PARALLEL`] elements: a smaller tensor is one run, which rayon does on
-/// the calling thread. `scratch` is a buffer a run reuses from row to row.
-fn for_rows<T: Send>(
-    n: usize,
-    rows: impl IndexedParallelIterator<Item = T>,
-    work: impl Fn(&mut Vec<f32>, T) + Sync + Send,
-) {
-    rows.with_min_len(MIN_PARALLEL.div_ceil(n))
-        .for_each_init(|| Vec::with_capacity(n), |scratch, row| work(scratch, row));
 }

@@ -1,5 +1,5 @@
 //! Softmax and log-softmax over the last axis as single operations with their own backward
-//! (docs/design.md, "Fused softmax").
+//! (docs/design.md, "Fused softmax and RMS norm").
 //!
 //! Under autodiff Burn composes both from element-wise operations and reductions and records
 //! each of them, so a training step spent about 12 % of its time in attention's softmax and the
