@@ -202,7 +202,19 @@ fn check_cuda(root: &Path) -> Result<()> {
 
 fn test_wgpu(root: &Path) -> Result<()> {
     let suites: [(&str, &[&str]); 2] = [
-        ("pelt-t5", &["--test", "parity", "--test", "properties"]),
+        (
+            "pelt-t5",
+            &[
+                "--test",
+                "parity",
+                "--test",
+                "properties",
+                "--test",
+                "softmax",
+                "--test",
+                "rms_norm",
+            ],
+        ),
         ("pelt-clip", &["--test", "parity"]),
     ];
     for (package, tests) in suites {

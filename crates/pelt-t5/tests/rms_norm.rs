@@ -1,10 +1,15 @@
 //! `T5LayerNorm`, one fused operation (`pelt_t5::RmsNormOps`), against the composition of
 //! Burn operations it replaced, forward and gradients, bit for bit (docs/design.md, "Fused
 //! softmax and RMS norm"). The input also feeds a later operation, as the residual stream does
-//! in T5, so that its gradient is a sum whose order matters. f32 tensors take the CPU kernels;
-//! f64 tensors take the composed fallback that backends without a kernel (wgpu, CUDA) use.
+//! in T5, so that its gradient is a sum whose order matters. On the CPU f32 tensors take its
+//! kernels and f64 tensors the composed fallback; `cargo xtask test-wgpu` runs the same checks
+//! on wgpu, where every tensor takes the fallback.
 
 #![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{bits, float_dtypes};
 
 use burn::module::Param;
 use burn::prelude::*;
@@ -22,18 +27,6 @@ const SHAPES: [&[usize]; 5] = [
     &[1, 6, 33],
     &[5, 64],
 ];
-
-fn bits(t: Tensor<3>) -> Vec<u64> {
-    let data = t.into_data();
-    match data.dtype() {
-        DType::F64 => data.iter::<f64>().map(f64::to_bits).collect(),
-        _ => data.iter::<f32>().map(|v| u64::from(v.to_bits())).collect(),
-    }
-}
-
-fn bits1(t: Tensor<1>) -> Vec<u64> {
-    bits(t.unsqueeze::<3>())
-}
 
 /// The norm as `T5LayerNorm::forward` composed it before it was fused.
 fn composition(x: Tensor<3>, w: Tensor<1>) -> Tensor<3> {
@@ -70,16 +63,14 @@ fn operands(shape: &[usize], dtype: DType, device: &Device) -> (Tensor<3>, Tenso
 
 #[test]
 fn forward_matches_the_composition_bit_for_bit() {
-    for (autodiff, dtype) in [
-        (false, DType::F32),
-        (false, DType::F64),
-        (true, DType::F32),
-        (true, DType::F64),
-    ] {
+    for (autodiff, dtype) in float_dtypes()
+        .into_iter()
+        .flat_map(|d| [(false, d), (true, d)])
+    {
         let device = if autodiff {
-            Device::flex().autodiff()
+            Device::default().autodiff()
         } else {
-            Device::flex()
+            Device::default()
         };
         for shape in SHAPES {
             let (x, w) = operands(shape, dtype, &device);
@@ -102,8 +93,8 @@ fn forward_matches_the_composition_bit_for_bit() {
 
 #[test]
 fn gradients_match_the_composition_bit_for_bit() {
-    let device = Device::flex().autodiff();
-    for dtype in [DType::F32, DType::F64] {
+    let device = Device::default().autodiff();
+    for dtype in float_dtypes() {
         for shape in SHAPES {
             // Which of input and weight are trained: both, the input only, the weight only.
             for (x_grad, w_grad) in [(true, true), (true, false), (false, true)] {
@@ -128,7 +119,7 @@ fn gradients_match_the_composition_bit_for_bit() {
                     let loss = (norm(x.clone(), w.clone()) * g.clone()).sum()
                         + (x.clone() * h.clone()).sum();
                     let grads = loss.backward();
-                    (x.grad(&grads).map(bits), w.grad(&grads).map(bits1))
+                    (x.grad(&grads).map(bits), w.grad(&grads).map(bits))
                 };
                 let (x_want, w_want) = grads(composition);
                 let (x_got, w_got) = grads(fused);

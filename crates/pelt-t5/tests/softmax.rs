@@ -1,11 +1,15 @@
 //! The fused softmax and log-softmax (`pelt_t5::{softmax_last, log_softmax_last}`) against
 //! Burn's own `softmax` and `log_softmax`, forward and gradient, bit for bit: the kernels
 //! promise the values of Burn's composition exactly (docs/design.md, "Fused softmax and RMS
-//! norm"), so that runs give the same numbers as before the fusion. f32 tensors take the CPU
-//! kernels; f64 tensors take the composed fallback that backends without a kernel (wgpu, CUDA)
-//! use.
+//! norm"), so that runs give the same numbers as before the fusion. On the CPU f32 tensors take
+//! its kernels and f64 tensors the composed fallback; `cargo xtask test-wgpu` runs the same
+//! checks on wgpu, where every tensor takes the fallback.
 
 #![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{bits, float_dtypes};
 
 use burn::prelude::*;
 use burn::tensor::activation::{log_softmax, softmax};
@@ -15,18 +19,6 @@ use pelt_t5::{log_softmax_last, softmax_last};
 /// Shapes: rows shorter than one SIMD pass, rows with a tail after the SIMD passes, and a
 /// tensor large enough to be split over threads (64 rows × 1,031 > 32,768 elements).
 const SHAPES: [[usize; 3]; 3] = [[2, 3, 7], [3, 4, 300], [4, 16, 1_031]];
-
-fn device() -> Device {
-    Device::flex()
-}
-
-fn bits<const D: usize>(t: Tensor<D>) -> Vec<u64> {
-    let data = t.into_data();
-    match data.dtype() {
-        DType::F64 => data.iter::<f64>().map(f64::to_bits).collect(),
-        _ => data.iter::<f32>().map(|v| u64::from(v.to_bits())).collect(),
-    }
-}
 
 /// Scores like attention's: normal values, some very negative (masked) ones, and one row
 /// holding a single finite value among masked ones.
@@ -71,16 +63,14 @@ const OPS: [(&str, Op, Op); 2] = [
 fn forward_matches_burn_bit_for_bit() {
     // Outside autodiff (evaluation, decoding) and under it (training), where Burn composes the
     // operations and ours are one recorded operation each.
-    for (tracked, dtype) in [
-        (false, DType::F32),
-        (false, DType::F64),
-        (true, DType::F32),
-        (true, DType::F64),
-    ] {
+    for (tracked, dtype) in float_dtypes()
+        .into_iter()
+        .flat_map(|d| [(false, d), (true, d)])
+    {
         let device = if tracked {
-            device().autodiff()
+            Device::default().autodiff()
         } else {
-            device()
+            Device::default()
         };
         for shape in SHAPES {
             for (name, fused, reference) in OPS {
@@ -113,8 +103,8 @@ fn forward_matches_burn_bit_for_bit() {
 
 #[test]
 fn gradients_match_burn_bit_for_bit() {
-    let device = device().autodiff();
-    for dtype in [DType::F32, DType::F64] {
+    let device = Device::default().autodiff();
+    for dtype in float_dtypes() {
         for shape in SHAPES {
             for (name, fused, reference) in OPS {
                 let x = scores(shape, dtype, &device).detach();
@@ -132,7 +122,8 @@ fn gradients_match_burn_bit_for_bit() {
 
 #[test]
 fn rows_sum_to_one_and_nan_propagates() {
-    let device = device();
+    // The CPU's kernels (and burn-flex's softmax), whatever the default device.
+    let device = Device::flex();
     let x = Tensor::<3>::from_data(
         TensorData::new(vec![1.0f32, 2.0, 3.0, 0.0, f32::NAN, 1.0], [1, 2, 3]),
         &device,

@@ -1,11 +1,12 @@
-//! Shared helpers of the parity tests: fixture paths, fixture tensors, relative error.
+//! Shared helpers of the tests: fixture paths, fixture tensors, relative error, and the float
+//! types and bit patterns of the bit-for-bit checks.
 
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::path::PathBuf;
 
 use burn::prelude::*;
-use burn::tensor::TensorData;
+use burn::tensor::{DType, TensorData};
 use pelt_weights::Checkpoint;
 
 /// Relative error allowed between our f32 outputs and PyTorch's: `max|ours - theirs| /
@@ -95,4 +96,24 @@ pub fn token_lists(value: &serde_json::Value) -> Vec<Vec<u32>> {
                 .collect()
         })
         .collect()
+}
+
+/// The float types a bit-for-bit check covers on the default device (the CPU one, or the one
+/// `BURN_DEVICE` names, as under `cargo xtask test-wgpu`): f32 everywhere, and f64 on the CPU
+/// (Mesa's Vulkan driver has none).
+pub fn float_dtypes() -> Vec<DType> {
+    if Device::default() == Device::flex() {
+        vec![DType::F32, DType::F64]
+    } else {
+        vec![DType::F32]
+    }
+}
+
+/// The bit patterns of an f32 or f64 tensor's values, widened to `u64`.
+pub fn bits<const D: usize>(t: Tensor<D>) -> Vec<u64> {
+    let data = t.into_data();
+    match data.dtype() {
+        DType::F64 => data.iter::<f64>().map(f64::to_bits).collect(),
+        _ => data.iter::<f32>().map(|v| u64::from(v.to_bits())).collect(),
+    }
 }
