@@ -7,7 +7,6 @@
 
 use burn::backend::Flex;
 use burn::backend::flex::simd::kernels::sum_f32;
-use burn::backend::ops::FloatTensorOps;
 use burn::backend::tensor::FloatTensor;
 use burn::tensor::DType;
 use rayon::prelude::*;
@@ -25,7 +24,8 @@ fn statistics(row: &[f32], eps: f32, scratch: &mut Vec<f32>) -> (f32, f32, f32) 
     (1.0 / sd, sd, v2)
 }
 
-/// `(x, w)` as f32 buffers with rows of `w.len()`, or `None` when the composition handles them.
+/// The row length `d` when `x` is f32 with rows of `d` and `w` an f32 vector of `d`; `None`
+/// when the composition handles them.
 fn operands(x: &FloatTensor<Flex>, w: &FloatTensor<Flex>) -> Option<usize> {
     let d = row_length(x)?;
     (w.dtype() == DType::F32 && w.layout().num_elements() == d).then_some(d)
@@ -34,8 +34,8 @@ fn operands(x: &FloatTensor<Flex>, w: &FloatTensor<Flex>) -> Option<usize> {
 impl RmsNormOps for Flex {
     fn rms_norm(x: FloatTensor<Self>, w: FloatTensor<Self>, eps: f64) -> FloatTensor<Self> {
         let Some(d) = operands(&x, &w) else {
-            let square = Self::float_mul(x.clone(), x.clone());
-            return composed::forward::<Self>(x, square, w, eps).0;
+            // burn-flex's `powi(2)` is this product, so the composition is the same.
+            return composed::saved::<Self>(x, w, eps).0;
         };
         let w = owned(w);
         let w = w.storage::<f32>();
@@ -59,8 +59,7 @@ impl RmsNormOps for Flex {
         FloatTensor<Self>,
     ) {
         let Some(d) = operands(&x, &w) else {
-            let square = Self::float_mul(x.clone(), x.clone());
-            return composed::forward::<Self>(x, square, w, eps);
+            return composed::saved::<Self>(x, w, eps);
         };
         let shape = x.layout().shape().clone();
         let (x, w) = (owned(x), owned(w));

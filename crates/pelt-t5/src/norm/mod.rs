@@ -44,8 +44,7 @@ pub trait RmsNormOps: Backend {
         FloatTensor<Self>,
         FloatTensor<Self>,
     ) {
-        let square = Self::float_mul(x.clone(), x.clone());
-        composed::forward::<Self>(x, square, w, eps)
+        composed::saved::<Self>(x, w, eps)
     }
 
     /// `(a, t)`, the parts of `x`'s gradient for the upstream gradient `g: [..., d]`, in the
@@ -127,6 +126,21 @@ mod composed {
         let w = broadcast_weight::<B>(&x, w);
         let y = B::float_mul(B::float_mul(x, r.clone()), w);
         (y, r, sd, v2)
+    }
+
+    /// The forward as autodiff composed it, squaring by a product (`Autodiff`'s `powi(2)`).
+    pub(super) fn saved<B: Backend>(
+        x: FloatTensor<B>,
+        w: FloatTensor<B>,
+        eps: f64,
+    ) -> (
+        FloatTensor<B>,
+        FloatTensor<B>,
+        FloatTensor<B>,
+        FloatTensor<B>,
+    ) {
+        let square = B::float_mul(x.clone(), x.clone());
+        forward::<B>(x, square, w, eps)
     }
 
     pub(super) fn backward<B: Backend>(
