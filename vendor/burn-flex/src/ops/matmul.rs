@@ -97,7 +97,10 @@ pub fn matmul(lhs: FlexTensor, rhs: FlexTensor) -> FlexTensor {
     assert_eq!(k_lhs, k_rhs, "matmul: inner dimensions must match");
 
     match lhs.dtype() {
-        DType::F32 => matmul_gemm::<f32>(lhs, rhs),
+        // hyperpelt-rs patch: few rows by a transposed operand skip gemm's packing.
+        DType::F32 => {
+            super::few_rows::product_f32(&lhs, &rhs).unwrap_or_else(|| matmul_gemm::<f32>(lhs, rhs))
+        }
         DType::F64 => matmul_gemm::<f64>(lhs, rhs),
         DType::F16 => matmul_gemm::<f16>(lhs, rhs),
         DType::BF16 => matmul_bf16(lhs, rhs),
