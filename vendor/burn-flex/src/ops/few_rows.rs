@@ -36,13 +36,7 @@ pub(crate) fn product_f32(lhs: &FlexTensor, rhs: &FlexTensor) -> Option<FlexTens
     // Column-major result (`[n, m]`): each rayon chunk owns whole rows of `W`.
     let mut by_column = alloc::vec![0f32; n * m];
     let fill = |first: usize, out: &mut [f32]| {
-        dots(
-            &|i| lhs_row(i),
-            m,
-            &|j| rhs_row(first + j),
-            out.len() / m,
-            out,
-        )
+        dots(&lhs_row, m, &|j| rhs_row(first + j), out.len() / m, out)
     };
     #[cfg(feature = "rayon")]
     {
