@@ -52,6 +52,7 @@ fn tiny_pretrain_config(corpus: &Path, steps: u64) -> RunConfig {
         noise_density: 0.15,
         mean_noise_span_length: 3.0,
         heldout_chunks: 8,
+        reconstruct_every: 0,
     });
     config.pelt = PeltConfig::new(Method::Full, &[]);
     config.train = TrainConfig {

@@ -1,9 +1,10 @@
 //! T5 multi-head attention: no score scaling, additive bias, optional prefix columns.
 
-use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
+use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::prelude::*;
 
 use crate::dense::dense;
+use crate::init::{normal_linear, scaled_std};
 use crate::insertions::{Prefix, broadcast_batch};
 use crate::softmax::softmax_last;
 
@@ -30,21 +31,24 @@ pub struct T5Attention {
 }
 
 impl T5Attention {
-    /// Randomly initialised projections (weights are normally loaded afterwards).
+    /// Randomly initialised projections as Hugging Face draws them (`factor` scales every
+    /// standard deviation: q `(d_model * d_kv)^-1/2`, k and v `d_model^-1/2`, o
+    /// `(heads * d_kv)^-1/2`); weights are normally loaded afterwards.
     pub fn new(
         d_model: usize,
         num_heads: usize,
         d_kv: usize,
         dropout: f64,
+        factor: f64,
         device: &Device,
     ) -> Self {
         let inner = num_heads * d_kv;
-        let linear = |i, o| LinearConfig::new(i, o).with_bias(false).init(device);
+        let key_std = scaled_std(factor, d_model);
         Self {
-            q: linear(d_model, inner),
-            k: linear(d_model, inner),
-            v: linear(d_model, inner),
-            o: linear(inner, d_model),
+            q: normal_linear(d_model, inner, scaled_std(factor, d_model * d_kv), device),
+            k: normal_linear(d_model, inner, key_std, device),
+            v: normal_linear(d_model, inner, key_std, device),
+            o: normal_linear(inner, d_model, scaled_std(factor, inner), device),
             dropout: DropoutConfig::new(dropout).init(),
             num_heads,
             d_kv,

@@ -75,6 +75,7 @@ impl T5Block {
                 config.num_heads,
                 config.d_kv,
                 config.dropout_rate,
+                config.initializer_factor,
                 device,
             )
         };
@@ -89,6 +90,7 @@ impl T5Block {
                 config.d_ff,
                 config.feed_forward_proj,
                 config.dropout_rate,
+                config.initializer_factor,
                 device,
             ),
             dropout: DropoutConfig::new(config.dropout_rate).init(),

@@ -133,6 +133,10 @@ pub struct T5Config {
     /// First decoder input token id.
     #[serde(default)]
     pub decoder_start_token_id: usize,
+    /// Scale of every standard deviation of a random initialisation (docs/pretrain.md,
+    /// "Initialisation"); Hugging Face's `initializer_factor`.
+    #[serde(default = "defaults::initializer_factor")]
+    pub initializer_factor: f64,
 }
 
 mod defaults {
@@ -177,6 +181,9 @@ mod defaults {
     }
     pub fn eos_token_id() -> usize {
         1
+    }
+    pub fn initializer_factor() -> f64 {
+        1.0
     }
 }
 
@@ -284,6 +291,12 @@ impl T5Config {
             return Err(T5Error::ConfigValue {
                 field: "dropout_rate",
                 reason: format!("{} is not in [0, 1)", self.dropout_rate),
+            });
+        }
+        if !(self.initializer_factor > 0.0 && self.initializer_factor.is_finite()) {
+            return Err(T5Error::ConfigValue {
+                field: "initializer_factor",
+                reason: format!("{} is not a positive number", self.initializer_factor),
             });
         }
         if !(self.layer_norm_epsilon > 0.0 && self.layer_norm_epsilon.is_finite()) {

@@ -1,11 +1,12 @@
 //! T5's feed-forward block: `DenseReluDense` (v1.0) and `DenseGatedActDense` (v1.1).
 
-use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
+use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::prelude::*;
 use burn::tensor::activation::{gelu, gelu_approximate, relu, silu};
 
 use crate::config::{Activation, FeedForwardProj};
 use crate::dense::dense;
+use crate::init::{normal_linear, scaled_std};
 
 /// `wo(dropout(act(wi x)))`, or `wo(dropout(act(wi_0 x) * wi_1 x))` when gated.
 #[derive(Module, Debug)]
@@ -24,19 +25,21 @@ pub struct T5FeedForward {
 }
 
 impl T5FeedForward {
-    /// Randomly initialised weights (normally loaded afterwards).
+    /// Randomly initialised weights as Hugging Face draws them (`factor` scales every
+    /// standard deviation: `wi` `d_model^-1/2`, `wo` `d_ff^-1/2`); normally loaded afterwards.
     pub fn new(
         d_model: usize,
         d_ff: usize,
         proj: FeedForwardProj,
         dropout: f64,
+        factor: f64,
         device: &Device,
     ) -> Self {
-        let linear = |i, o| LinearConfig::new(i, o).with_bias(false).init(device);
+        let input = || normal_linear(d_model, d_ff, scaled_std(factor, d_model), device);
         Self {
-            wi: linear(d_model, d_ff),
-            wi_1: proj.gated.then(|| linear(d_model, d_ff)),
-            wo: linear(d_ff, d_model),
+            wi: input(),
+            wi_1: proj.gated.then(input),
+            wo: normal_linear(d_ff, d_model, scaled_std(factor, d_ff), device),
             dropout: DropoutConfig::new(dropout).init(),
             activation: proj.activation,
         }

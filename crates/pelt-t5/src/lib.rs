@@ -26,6 +26,7 @@ mod dense;
 mod error;
 mod ffn;
 mod generate;
+mod init;
 mod insertions;
 mod loss;
 mod model;

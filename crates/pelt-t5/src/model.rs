@@ -2,7 +2,7 @@
 //! (`T5ForConditionalGeneration`).
 
 use burn::module::Param;
-use burn::nn::{Linear, LinearConfig};
+use burn::nn::Linear;
 use burn::prelude::*;
 use burn::tensor::module::embedding;
 
@@ -10,6 +10,7 @@ use crate::block::{CrossContext, LayerCache};
 use crate::config::T5Config;
 use crate::dense::{dense, fold_matmul};
 use crate::error::T5Error;
+use crate::init::normal_linear;
 use crate::insertions::Insertions;
 use crate::loss::IGNORE_INDEX;
 use crate::stack::{T5Stack, padding_bias};
@@ -152,22 +153,22 @@ pub struct T5Model {
 }
 
 impl T5Config {
-    /// A randomly initialised model of this shape (load weights with
-    /// [`T5Model::load`](crate::T5Model::load) for a pretrained one).
+    /// A randomly initialised model of this shape, drawn as Hugging Face's T5 draws it
+    /// (`crate::init`: the embedding and an untied output layer `N(0, factor^2)`, every other
+    /// weight scaled by its fan-in, norms one); load weights with
+    /// [`T5Model::load`](crate::T5Model::load) for a pretrained one.
     pub fn init(&self, device: &Device) -> T5Model {
+        let factor = self.initializer_factor;
         T5Model {
             shared: Param::from_tensor(Tensor::random(
                 [self.vocab_size, self.d_model],
-                burn::tensor::Distribution::Normal(0.0, 1.0),
+                burn::tensor::Distribution::Normal(0.0, factor),
                 device,
             )),
             encoder: T5Stack::new(self, false, device),
             decoder: T5Stack::new(self, true, device),
-            lm_head: (!self.tie_word_embeddings).then(|| {
-                LinearConfig::new(self.d_model, self.vocab_size)
-                    .with_bias(false)
-                    .init(device)
-            }),
+            lm_head: (!self.tie_word_embeddings)
+                .then(|| normal_linear(self.d_model, self.vocab_size, factor, device)),
             config: self.clone(),
         }
     }

@@ -2,7 +2,7 @@
 
 use burn::module::Param;
 use burn::prelude::*;
-use burn::tensor::TensorData;
+use burn::tensor::{Distribution, TensorData};
 
 /// The bucket of `relative = key - query`, exactly as `T5Attention._relative_position_bucket`
 /// computes it (the logarithmic part in f32, truncated toward zero).
@@ -52,16 +52,21 @@ pub struct RelativePositionBias {
 }
 
 impl RelativePositionBias {
-    /// A zero-initialised bias table.
+    /// A bias table drawn from `N(0, std^2)` (Hugging Face: `factor * d_model^-1/2`).
     pub fn new(
         num_buckets: usize,
         num_heads: usize,
         bidirectional: bool,
         max_distance: usize,
+        std: f64,
         device: &Device,
     ) -> Self {
         Self {
-            embedding: Param::from_tensor(Tensor::zeros([num_buckets, num_heads], device)),
+            embedding: Param::from_tensor(Tensor::random(
+                [num_buckets, num_heads],
+                Distribution::Normal(0.0, std),
+                device,
+            )),
             bidirectional,
             max_distance,
         }

@@ -44,6 +44,7 @@ impl T5Stack {
                 config.num_heads,
                 !is_decoder,
                 config.relative_attention_max_distance,
+                crate::init::scaled_std(config.initializer_factor, config.d_model),
                 device,
             ),
             final_norm: T5LayerNorm::new(config.d_model, config.layer_norm_epsilon, device),

@@ -264,7 +264,7 @@ fn main() -> Result<()> {
             let mut model = Some(PeltModel::new(config.init(&autodiff), pelt)?);
             let (input, labels) = batch(&autodiff, [BATCH, SOURCE, TARGET], args.visual);
             // The trainer's optimiser (weight decay 0 here, as before).
-            let mut optimiser = FusedAdamW::module(0.0);
+            let mut optimiser = FusedAdamW::module(0.0, false);
             let times = time(args.warmup, args.iters, || {
                 let current = model.take().context("the model is put back every step")?;
                 let loss = current.loss(input.clone(), labels.clone(), 0.1)?;
@@ -282,7 +282,7 @@ fn main() -> Result<()> {
             let pelt = PeltConfig::new(Method::Full, &["pretrain"]);
             let mut model = Some(PeltModel::new(config.init(&autodiff), pelt)?);
             let (input, labels) = batch(&autodiff, shape, false);
-            let mut optimiser = FusedAdamW::module(0.01);
+            let mut optimiser = FusedAdamW::module(0.01, false);
             let times = time(args.warmup, args.iters, || {
                 let current = model.take().context("the model is put back every step")?;
                 let loss = current.loss(input.clone(), labels.clone(), 0.0)?;

@@ -53,16 +53,30 @@ const BETA_1: f32 = 0.9;
 const BETA_2: f32 = 0.999;
 const EPSILON: f32 = 1e-5;
 
+/// Floor of a parameter's RMS when it scales the learning rate (Adafactor's `epsilon_2`).
+const MIN_PARAMETER_RMS: f64 = 1e-3;
+
 /// AdamW with betas 0.9 and 0.999, epsilon 1e-5 (Burn's defaults) and `weight_decay`.
 #[derive(Clone)]
 pub struct FusedAdamW {
     weight_decay: f32,
+    /// Scale each parameter's step by its RMS (docs/train.md, "Optimiser").
+    parameter_scale: bool,
     fallback: AdamW,
 }
 
+/// `max(1e-3, RMS(tensor))`, the step scale of a parameter under `train.parameter_scale`.
+fn rms_scale<const D: usize>(tensor: &Tensor<D>) -> f64 {
+    let mean_square: f64 = tensor.clone().square().mean().into_scalar();
+    mean_square.sqrt().max(MIN_PARAMETER_RMS)
+}
+
 impl FusedAdamW {
-    /// The optimiser of a whole module.
-    pub fn module(weight_decay: f32) -> ModuleOptimizer {
+    /// The optimiser of a whole module; with `parameter_scale` each parameter's learning
+    /// rate (and so its decay) is multiplied by `max(1e-3, RMS(parameter))` before the step,
+    /// as Adafactor's `scale_parameter` does, so that every tensor moves by about the same
+    /// share of its size whatever its initial scale.
+    pub fn module(weight_decay: f32, parameter_scale: bool) -> ModuleOptimizer {
         let fallback = AdamWConfig::new()
             .with_beta_1(BETA_1)
             .with_beta_2(BETA_2)
@@ -71,6 +85,7 @@ impl FusedAdamW {
             .build();
         ModuleOptimizer::from(Self {
             weight_decay,
+            parameter_scale,
             fallback,
         })
     }
@@ -99,6 +114,11 @@ impl Optimizer for FusedAdamW {
         grad: Tensor<D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<D>, Option<Self::State<D>>) {
+        let lr = if self.parameter_scale {
+            lr * rms_scale(&tensor)
+        } else {
+            lr
+        };
         let device = tensor.device();
         let f32_values = tensor.dtype() == DType::F32 && grad.dtype() == DType::F32;
         if !fuses_on(&device) || !f32_values {
@@ -196,7 +216,7 @@ mod tests {
             "the test must exercise the fused pass"
         );
         let (mut ours, mut theirs) = (linear.clone(), linear);
-        let mut fused = FusedAdamW::module(0.01);
+        let mut fused = FusedAdamW::module(0.01, false);
         let mut burn = AdamWConfig::new().with_weight_decay(0.01).init();
         // Burn's defaults are the constants above.
         assert_eq!((BETA_1, BETA_2, EPSILON), (0.9, 0.999, 1e-5));
@@ -217,6 +237,55 @@ mod tests {
             };
             assert_eq!(bits(&ours), bits(&theirs), "step {step}");
         }
+    }
+
+    /// With `parameter_scale`, each parameter takes Burn's AdamW step at `lr * max(1e-3,
+    /// RMS(parameter))`: weight and bias (of very different scales) each at their own rate.
+    #[test]
+    fn parameter_scale_multiplies_each_parameters_rate_by_its_rms() {
+        let device = Device::default().autodiff();
+        let linear = burn::nn::LinearConfig::new(64, 48).init(&device);
+        let mut ours = linear.clone();
+        ours.bias = ours.bias.map(|b| b.map(|t| t.mul_scalar(1e-5)));
+        let mut theirs = ours.clone();
+        let rms = |t: Tensor<1>| -> f64 {
+            let ms: f64 = t.square().mean().into_scalar();
+            ms.sqrt()
+        };
+        let weight_rms = rms(theirs.weight.val().inner().flatten(0, 1));
+        let bias_rms = rms(theirs.bias.as_ref().unwrap().val().inner());
+        // The bias is below the floor, the weight above it.
+        assert!(bias_rms < MIN_PARAMETER_RMS && weight_rms > MIN_PARAMETER_RMS);
+        let mut fused = FusedAdamW::module(0.01, true);
+        let mut burn = AdamWConfig::new().with_weight_decay(0.01).init();
+        let x = Tensor::<2>::random([5, 64], Distribution::Normal(0.0, 1.0), &device);
+        let loss = |l: &burn::nn::Linear| l.forward(x.clone()).powi_scalar(2).mean();
+        let lr = 0.05;
+        let grads = GradientsParams::from_grads(loss(&ours).backward(), &ours);
+        ours = fused.step(lr, ours, grads);
+        // Burn's AdamW, once per parameter at its own rate, the other one frozen.
+        let weight_only = {
+            let mut l = theirs.clone();
+            l.bias = None;
+            l
+        };
+        let g = GradientsParams::from_grads(loss(&theirs).backward(), &weight_only);
+        let stepped = burn.step(lr * weight_rms, weight_only, g);
+        let mut burn_bias = AdamWConfig::new().with_weight_decay(0.01).init();
+        let bias_grad = GradientsParams::from_grads(loss(&theirs).backward(), &theirs);
+        let bias_stepped = burn_bias.step(lr * MIN_PARAMETER_RMS, theirs, bias_grad);
+        theirs = burn::nn::Linear {
+            weight: stepped.weight,
+            bias: bias_stepped.bias,
+        };
+        let bits = |t: Tensor<1>| -> Vec<u32> {
+            let v: Vec<f32> = t.into_data().try_into_vec().unwrap();
+            v.into_iter().map(f32::to_bits).collect()
+        };
+        let flat = |l: &burn::nn::Linear| l.weight.val().inner().flatten(0, 1);
+        assert_eq!(bits(flat(&ours)), bits(flat(&theirs)), "weight");
+        let bias = |l: &burn::nn::Linear| l.bias.as_ref().unwrap().val().inner();
+        assert_eq!(bits(bias(&ours)), bits(bias(&theirs)), "bias");
     }
 
     #[test]

@@ -46,6 +46,9 @@ pub struct TrainConfig {
     pub warmup_steps: u64,
     /// AdamW's decoupled weight decay.
     pub weight_decay: f32,
+    /// Multiply each parameter's learning rate by `max(1e-3, RMS(parameter))` (Adafactor's
+    /// `scale_parameter`; docs/train.md, "Optimiser").
+    pub parameter_scale: bool,
     /// Global gradient-norm clipping threshold; 0 disables clipping.
     pub max_grad_norm: f64,
     /// Label smoothing of the token cross-entropy.
@@ -90,6 +93,7 @@ impl Default for TrainConfig {
             learning_rate: 3e-4,
             warmup_steps: 100,
             weight_decay: 0.0,
+            parameter_scale: false,
             max_grad_norm: 1.0,
             label_smoothing: 0.1,
             temperature: 10.0,
@@ -132,6 +136,10 @@ pub struct PretrainConfig {
     /// Held-out chunks (evenly spread over the held-out corpus) scored at each evaluation.
     #[serde(default = "PretrainConfig::default_heldout_chunks")]
     pub heldout_chunks: usize,
+    /// Every this many training micro-batches (0: never), the target is the whole original
+    /// chunk instead of the noise spans (docs/pretrain.md, "Reconstruction batches").
+    #[serde(default)]
+    pub reconstruct_every: u64,
 }
 
 impl PretrainConfig {

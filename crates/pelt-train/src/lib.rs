@@ -29,7 +29,9 @@ pub use evaluate::{Evaluator, MetricValue, average, majority_baseline};
 pub use gradients::{clip_global_norm, stable_param_ids};
 pub use plot::write_plots;
 pub use predict::predict;
-pub use pretrain::{PretrainReport, pretrain};
+pub use pretrain::{
+    HeldoutLoss, HeldoutSet, MIN_INPUT_GAP, PretrainReport, pretrain, pretrain_start,
+};
 pub use report::{Report, TaskReport, split_markdown};
 pub use run::{final_report, train};
 pub use run_dir::RunDir;

@@ -7,8 +7,8 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use pelt_train::{
     Backbone, Evaluator, RunConfig, RunDir, StopHandle, TaskSource, TrainError, backend,
-    final_report, load_data, load_trained, majority_baseline, predict, pretrain, split_markdown,
-    train,
+    final_report, load_data, load_trained, majority_baseline, predict, pretrain, pretrain_start,
+    split_markdown, train,
 };
 
 /// pelt: train, evaluate and export HyperPELT runs
@@ -151,6 +151,10 @@ struct PretrainArgs {
     /// Override any field, applied in order, e.g. --set train.steps=50
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
+    /// Train nothing: write the run's initial backbone (OUT/init/) and its first N training
+    /// batches (OUT/batches.json), for a cross-check against PyTorch (docs/pretrain.md)
+    #[arg(long, value_name = "N")]
+    export_start: Option<u64>,
 }
 
 /// The names `--method` accepts.
@@ -253,6 +257,15 @@ fn main() -> Result<()> {
             let mut config = RunConfig::from_file(&args.config)?;
             for assignment in &args.set {
                 config.set(assignment)?;
+            }
+            if let Some(steps) = args.export_start {
+                pretrain_start(&config, &args.out, steps)?;
+                println!(
+                    "wrote {} (initial backbone) and {} ({steps} batches)",
+                    args.out.join("init").display(),
+                    args.out.join("batches.json").display()
+                );
+                return Ok(());
             }
             let report =
                 interruptible(|stop| pretrain(&config, &args.out, args.resume, &device, stop))?;

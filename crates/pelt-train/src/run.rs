@@ -275,7 +275,7 @@ impl<'a> Trainer<'a> {
             model = model.transfer_from(RunDir::new(source).best())?;
         }
         eprintln!("{} ({})", model.param_counts(), config.pelt.method.name());
-        let mut optimiser = FusedAdamW::module(t.weight_decay);
+        let mut optimiser = FusedAdamW::module(t.weight_decay, t.parameter_scale);
         let mut state = RunState {
             step: 0,
             best: None,
