@@ -188,7 +188,7 @@ impl SpanCorruptionObjective {
         let mut batch =
             self.corpus
                 .training_batch(position, self.batch_size, self.seed, &self.corruption)?;
-        if self.reconstruct_every > 0 && position % self.reconstruct_every == 0 {
+        if self.reconstruct_every > 0 && position.is_multiple_of(self.reconstruct_every) {
             let indices = self
                 .corpus
                 .training_indices(position, self.batch_size, self.seed);
@@ -437,8 +437,8 @@ mod tests {
     /// A run configuration over a small corpus of the bundled task sentences.
     fn config(dir: &Path, reconstruct_every: u64) -> RunConfig {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let text = std::fs::read_to_string(root.join("datasets/text/pd-source/train.jsonl"))
-            .unwrap();
+        let text =
+            std::fs::read_to_string(root.join("datasets/text/pd-source/train.jsonl")).unwrap();
         let lines: Vec<String> = text
             .lines()
             .take(200)
@@ -474,7 +474,9 @@ mod tests {
         let section = |c: &RunConfig| c.pretrain.clone().unwrap();
         let mut plain = objective(&plain_config, &section(&plain_config), &tokenizer).unwrap();
         let mut mixed = objective(&mixed_config, &section(&mixed_config), &tokenizer).unwrap();
-        let ints = |t: Tensor<2, Int>| -> Vec<i64> { t.into_data().convert::<i64>().to_vec().unwrap() };
+        let ints = |t: Tensor<2, Int>| -> Vec<i64> {
+            t.into_data().convert::<i64>().try_to_vec().unwrap()
+        };
         for position in 0..4_u64 {
             let (plain_input, plain_labels, _, _) = plain.next_batch(&device).unwrap();
             let (mixed_input, mixed_labels, _, _) = mixed.next_batch(&device).unwrap();
@@ -490,8 +492,12 @@ mod tests {
             assert_eq!((rows, width), (3, mixed.corpus.chunk(0).len() + 1));
             let labels = ints(mixed_labels);
             for (row, &index) in labels.chunks(width).zip(&indices) {
-                let mut want: Vec<i64> =
-                    mixed.corpus.chunk(index).iter().map(|&t| i64::from(t)).collect();
+                let mut want: Vec<i64> = mixed
+                    .corpus
+                    .chunk(index)
+                    .iter()
+                    .map(|&t| i64::from(t))
+                    .collect();
                 want.push(1);
                 assert_eq!(row, want.as_slice(), "step {position}");
             }
