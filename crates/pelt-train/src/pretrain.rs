@@ -453,6 +453,8 @@ mod tests {
             "t5": {"random": {"d_model": 8, "d_kv": 4, "d_ff": 8, "num_layers": 1,
                               "num_heads": 2}},
             "tokenizer": root.join("datasets/t5-tokenizer"),
+            "data": root.join("datasets"),
+            "tasks": [],
             "pretrain": {"corpus": corpus, "heldout": corpus, "input_length": 24,
                          "heldout_chunks": 4, "reconstruct_every": reconstruct_every},
             "pelt": {"method": "full"},
