@@ -2,6 +2,7 @@
 #
 #   pelt pretrain --config CONFIG --out DIR --export-start N [--set ...]   # DIR/init, DIR/batches.json
 #   python docs/experiments/pretrain_crosscheck.py DIR CONFIG [KEY=VALUE ...] > torch.jsonl
+#   python docs/experiments/pretrain_crosscheck.py --compare RUST_LOG torch.jsonl
 #
 # Trains Hugging Face's T5ForConditionalGeneration from DIR/init on exactly the batches of
 # DIR/batches.json with the recipe of CONFIG's `train` section (overridden by KEY=VALUE, as
@@ -16,6 +17,24 @@ import torch
 from transformers import T5ForConditionalGeneration
 
 torch.set_num_threads(2)
+
+
+def compare(rust_log, torch_log):
+    """Per-step losses of both runs: the largest relative difference, and 50-step means."""
+    rust = {d["step"]: d["loss"] for d in map(json.loads, open(rust_log)) if "loss" in d}
+    ours = {d["step"]: d["loss"] for d in map(json.loads, open(torch_log))}
+    steps = sorted(set(rust) & set(ours))
+    worst = max(abs(rust[s] - ours[s]) / abs(ours[s]) for s in steps[:10])
+    print(f"{len(steps)} steps; largest relative difference over the first 10: {worst:.1e}")
+    for start in range(0, len(steps), 50):
+        window = steps[start:start + 50]
+        mean = lambda d: sum(d[s] for s in window) / len(window)
+        print(f"steps {window[0]}-{window[-1]}: pelt {mean(rust):.4f}  transformers {mean(ours):.4f}")
+
+
+if sys.argv[1] == "--compare":
+    compare(sys.argv[2], sys.argv[3])
+    sys.exit(0)
 run, config_file = sys.argv[1], sys.argv[2]
 train = json.load(open(config_file))["train"]
 for item in sys.argv[3:]:
