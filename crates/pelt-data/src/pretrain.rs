@@ -125,18 +125,19 @@ impl PretrainCorpus {
         indices
     }
 
-    /// The training batch of micro-step `step` ([`Self::training_indices`]), corrupted with a
-    /// seed derived from (`seed`, `step`): any step can be recomputed without replaying the
-    /// ones before it (exact resume).
+    /// The training batch of micro-step `step`: its chunks ([`Self::training_indices`]) and
+    /// their corruption with a seed derived from (`seed`, `step`); any step can be recomputed
+    /// without replaying the ones before it (exact resume).
     pub fn training_batch(
         &self,
         step: u64,
         batch_size: usize,
         seed: u64,
         corruption: &SpanCorruption,
-    ) -> Result<Vec<Corrupted>> {
+    ) -> Result<(Vec<usize>, Vec<Corrupted>)> {
         let indices = self.training_indices(step, batch_size, seed);
-        self.corrupt(&indices, corruption, mix_seed(&[seed, step, 1]) as u32)
+        let batch = self.corrupt(&indices, corruption, mix_seed(&[seed, step, 1]) as u32)?;
+        Ok((indices, batch))
     }
 }
 

@@ -185,13 +185,10 @@ impl SpanCorruptionObjective {
     /// `reconstruct_every`-th micro-batch the same corrupted inputs with the whole chunk (and
     /// `</s>`) as the target.
     fn examples(&self, position: u64) -> Result<Vec<Corrupted>, TrainError> {
-        let mut batch =
+        let (indices, mut batch) =
             self.corpus
                 .training_batch(position, self.batch_size, self.seed, &self.corruption)?;
         if self.reconstruct_every > 0 && position.is_multiple_of(self.reconstruct_every) {
-            let indices = self
-                .corpus
-                .training_indices(position, self.batch_size, self.seed);
             for (example, &index) in batch.iter_mut().zip(&indices) {
                 example.target = self.corpus.chunk(index).to_vec();
                 example.target.push(self.corruption.eos);
