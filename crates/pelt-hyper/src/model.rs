@@ -45,6 +45,23 @@ impl PeltInput {
         self.images = Some(features);
         self
     }
+
+    /// Examples `rows` of the batch (`[rows.len(), ...]` every tensor), on `device`: one data-
+    /// parallel worker's share.
+    pub fn rows(&self, rows: std::ops::Range<usize>, device: &Device) -> Self {
+        Self {
+            input_ids: self.input_ids.clone().slice(rows.clone()).to_device(device),
+            attention_mask: self
+                .attention_mask
+                .as_ref()
+                .map(|m| m.clone().slice(rows.clone()).to_device(device)),
+            tasks: self.tasks[rows.clone()].to_vec(),
+            images: self
+                .images
+                .as_ref()
+                .map(|f| f.clone().slice(rows.clone()).to_device(device)),
+        }
+    }
 }
 
 /// A T5 tuned by one of the methods of [`Method`](crate::Method).

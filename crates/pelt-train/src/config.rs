@@ -82,6 +82,10 @@ pub struct TrainConfig {
     /// Few-shot: training examples kept per distinct target (class) of each task; 0 keeps
     /// them all.
     pub shots: usize,
+    /// Data-parallel workers, comma-separated (`cpu,cpu`, `cuda:0,cuda:1`, `wgpu:0,wgpu:1`;
+    /// docs/train.md, "Several devices"); empty: one worker on the command's `--backend`.
+    /// Every micro-batch of `batch_size` rows is split between them.
+    pub devices: String,
 }
 
 impl Default for TrainConfig {
@@ -110,6 +114,7 @@ impl Default for TrainConfig {
             seed: 42,
             log_every: 10,
             shots: 0,
+            devices: String::new(),
         }
     }
 }
@@ -259,6 +264,9 @@ impl RunConfig {
                     );
                 }
             }
+        }
+        if !t.devices.is_empty() {
+            crate::backend::devices(&t.devices)?;
         }
         if t.steps == 0 || t.batch_size == 0 || t.grad_accumulation == 0 {
             return bad(

@@ -44,6 +44,17 @@ pub enum TrainError {
         /// The last checkpoint written, intact.
         last_good: Option<PathBuf>,
     },
+    /// A data-parallel worker failed (out of memory, a device that is missing or was lost);
+    /// the run stopped and its last checkpoint is intact.
+    #[error("worker {worker} on `{device}` failed: {message}")]
+    Worker {
+        /// Its index in `train.devices`.
+        worker: usize,
+        /// Its device, as `train.devices` names it.
+        device: String,
+        /// What it reported.
+        message: String,
+    },
     /// The run was interrupted (Ctrl-C, SIGTERM) and saved a checkpoint.
     #[error(
         "interrupted at step {step}; checkpoint {} written; continue with --resume",

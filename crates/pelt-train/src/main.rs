@@ -22,9 +22,37 @@ struct Cli {
 /// The compute device, shared by every command.
 #[derive(Args)]
 struct BackendArg {
-    /// auto (the build's default device) | flex | wgpu | vulkan | cuda
+    /// auto (the build's default device) | flex (cpu) | wgpu | vulkan | cuda, or KIND:N for
+    /// the N-th GPU (cuda:1)
     #[arg(long, value_name = "B", default_value = "auto")]
     backend: String,
+}
+
+/// The devices of a training command: one, or data-parallel workers.
+#[derive(Args)]
+struct DevicesArg {
+    #[command(flatten)]
+    backend: BackendArg,
+    /// Data-parallel workers, comma-separated: cpu,cpu | cuda:0,cuda:1 | wgpu:0,wgpu:1 (sets
+    /// train.devices; the first one holds the model, the optimiser and evaluation)
+    #[arg(long, value_name = "LIST", conflicts_with = "backend")]
+    devices: Option<String>,
+}
+
+impl DevicesArg {
+    /// The main device, with `config.train.devices` set from `--devices`: its first entry,
+    /// else `--backend`'s device (the first of the configuration's own list, if it has one and
+    /// `--backend` is left at auto).
+    fn resolve(&self, config: &mut RunConfig) -> Result<burn::prelude::Device> {
+        if let Some(list) = &self.devices {
+            config.train.devices = list.clone();
+        }
+        let first = config.train.devices.split(',').next().unwrap_or("").trim();
+        Ok(match (self.backend.backend.as_str(), first) {
+            ("auto", name) if !name.is_empty() => backend::device(name)?,
+            (name, _) => backend::device(name)?,
+        })
+    }
 }
 
 #[derive(Subcommand)]
@@ -92,11 +120,11 @@ struct TrainArgs {
     /// report.md, loss.png, validation.png
     #[arg(long, value_name = "DIR", default_value = "runs/default")]
     out: PathBuf,
-    /// Continue from the run directory's last checkpoint
+    /// Continue from the run directory's last checkpoint (also with another device count)
     #[arg(long)]
     resume: bool,
     #[command(flatten)]
-    backend: BackendArg,
+    devices: DevicesArg,
     /// The tuning method
     #[arg(long, value_name = "M", value_parser = METHODS)]
     method: Option<String>,
@@ -143,11 +171,11 @@ struct PretrainArgs {
     /// Run directory
     #[arg(long, value_name = "DIR", default_value = "runs/pretrain")]
     out: PathBuf,
-    /// Continue from the run directory's last checkpoint
+    /// Continue from the run directory's last checkpoint (also with another device count)
     #[arg(long)]
     resume: bool,
     #[command(flatten)]
-    backend: BackendArg,
+    devices: DevicesArg,
     /// Override any field, applied in order, e.g. --set train.steps=50
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
@@ -183,7 +211,8 @@ fn task_list(list: &str) -> Result<Vec<TaskSource>> {
         .collect()
 }
 
-fn run_config(args: TrainArgs) -> Result<RunConfig> {
+/// The run's configuration (file, then options, then `--set`) and its main device.
+fn run_config(args: TrainArgs) -> Result<(RunConfig, burn::prelude::Device)> {
     let file = match (args.config, &args.init_from) {
         (Some(file), _) => file,
         (None, Some(run)) => RunDir::new(run).config(),
@@ -223,8 +252,9 @@ fn run_config(args: TrainArgs) -> Result<RunConfig> {
     for assignment in &args.set {
         config.set(assignment)?;
     }
+    let device = args.devices.resolve(&mut config)?;
     config.validate()?;
-    Ok(config)
+    Ok((config, device))
 }
 
 /// Runs a training loop with Ctrl-C / SIGTERM handled: the loop finishes its step and writes a
@@ -245,19 +275,19 @@ fn interruptible<T>(run: impl FnOnce(&StopHandle) -> Result<T, TrainError>) -> R
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Train(args) => {
-            let device = backend::device(&args.backend.backend)?;
             let (out, resume) = (args.out.clone(), args.resume);
-            let config = run_config(args)?;
+            let (config, device) = run_config(args)?;
             let report = interruptible(|stop| train(&config, &out, resume, &device, stop))?;
             println!("{}", report.markdown());
             println!("run directory: {}", out.display());
         }
         Command::Pretrain(args) => {
-            let device = backend::device(&args.backend.backend)?;
             let mut config = RunConfig::from_file(&args.config)?;
             for assignment in &args.set {
                 config.set(assignment)?;
             }
+            let device = args.devices.resolve(&mut config)?;
+            config.validate()?;
             if let Some(steps) = args.export_start {
                 pretrain_start(&config, &args.out, steps)?;
                 println!(

@@ -380,14 +380,7 @@ pub fn pretrain(
         )));
     }
     let model = stable_param_ids(PeltModel::new(t5, config.model_config())?);
-    let (best, state) = optimise(
-        config,
-        &run,
-        resume,
-        (model, &autodiff),
-        &mut objective,
-        stop,
-    )?;
+    let (best, state) = optimise(config, &run, resume, (model, device), &mut objective, stop)?;
     let heldout = objective.heldout.score(&best.t5, device)?;
     if heldout.gap() < MIN_INPUT_GAP {
         eprintln!(

@@ -10,7 +10,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::optim::{GradientsAccumulator, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsAccumulator, ModuleOptimizer};
 use burn::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
 use pelt_data::{SamplerConfig, TemperatureSampler};
@@ -23,6 +23,7 @@ use crate::config::{RunConfig, TrainConfig};
 use crate::error::{TrainError, io};
 use crate::evaluate::{Evaluator, average, majority_baseline};
 use crate::gradients::clip_global_norm;
+use crate::parallel::DataParallel;
 use crate::plot::write_plots;
 use crate::report::{Report, TaskReport};
 use crate::run_dir::RunDir;
@@ -123,14 +124,7 @@ pub fn train(
         evaluator: &evaluator,
         limit: t.eval_examples,
     };
-    let (best, state) = optimise(
-        config,
-        &run,
-        resume,
-        (model, &autodiff),
-        &mut objective,
-        stop,
-    )?;
+    let (best, state) = optimise(config, &run, resume, (model, device), &mut objective, stop)?;
     final_report(config, run.root(), &best, &data, &evaluator, &state)
 }
 
@@ -213,21 +207,28 @@ impl Objective for TaskMixture<'_> {
 /// The optimisation loop shared by training and pretraining (docs/method.md §6): AdamW with
 /// warm-up and linear decay, gradient accumulation, global-norm clipping, validation every
 /// `eval_every` steps keeping the best model in `best.safetensors`, atomic checkpoints with
-/// exact resume, `log.jsonl` and plots. Returns the best model (weights of `best.safetensors`,
-/// without autodiff) and the final run state.
+/// exact resume, `log.jsonl` and plots. `model` is on `device`'s autodiff device; its
+/// gradients are computed there, or by the workers of `train.devices` (`parallel.rs`). Returns
+/// the best model (weights of `best.safetensors`, without autodiff) and the final run state.
 pub(crate) fn optimise<O: Objective>(
     config: &RunConfig,
     run: &RunDir,
     resume: bool,
-    (model, autodiff): (PeltModel, &Device),
+    (model, device): (PeltModel, &Device),
     objective: &mut O,
     stop: &StopHandle,
 ) -> Result<(PeltModel, RunState), TrainError> {
     let t = &config.train;
+    let autodiff = device.clone().autodiff();
+    let workers = match t.devices.as_str() {
+        "" => vec![("the run's device".to_string(), device.clone())],
+        list => crate::backend::devices(list)?,
+    };
+    let mut parallel = DataParallel::new(workers, &autodiff)?;
     let mut trainer = Trainer::start(config, run, resume, model)?;
     objective.seek(trainer.state.step * t.grad_accumulation as u64)?;
     while trainer.state.step < t.steps {
-        trainer = trainer.step(objective, autodiff)?;
+        trainer = trainer.step(objective, &mut parallel, &autodiff)?;
         if stop.take() {
             return Err(trainer.interrupt()?);
         }
@@ -312,11 +313,12 @@ impl<'a> Trainer<'a> {
         }
     }
 
-    /// One optimiser step over `grad_accumulation` micro-batches of `objective`, and its log
-    /// line every `log_every` steps.
+    /// One optimiser step over `grad_accumulation` micro-batches of `objective`, their
+    /// gradients computed by `parallel`'s workers, and its log line every `log_every` steps.
     fn step<O: Objective>(
         mut self,
         objective: &mut O,
+        parallel: &mut DataParallel,
         autodiff: &Device,
     ) -> Result<Self, TrainError> {
         let t = self.train;
@@ -328,9 +330,13 @@ impl<'a> Trainer<'a> {
             let data_started = Instant::now();
             let (input, labels, examples, task) = objective.next_batch(autodiff)?;
             self.state.data_seconds += data_started.elapsed().as_secs_f64();
-            let loss =
-                self.model.loss(input, labels, t.label_smoothing)? / t.grad_accumulation as f64;
-            let value: f32 = loss.clone().into_scalar();
+            let (value, grads) = parallel.gradients(
+                &self.model,
+                input,
+                labels,
+                t.label_smoothing,
+                t.grad_accumulation,
+            )?;
             if !value.is_finite() {
                 return Err(self.non_finite("loss"));
             }
@@ -342,7 +348,6 @@ impl<'a> Trainer<'a> {
                     entry.1 + 1,
                 );
             }
-            let grads = GradientsParams::from_grads(loss.backward(), &self.model);
             accumulator.accumulate(&self.model, grads);
             self.state.examples += examples as u64;
         }

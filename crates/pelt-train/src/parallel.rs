@@ -1,0 +1,284 @@
+//! Data-parallel training over the workers of `train.devices` (docs/train.md, "Several
+//! devices"), on Burn's multi-device pieces: every micro-batch is split by rows, each worker
+//! computes its rows' gradients on its own device in its own thread, `GradientsParams::to_device`
+//! brings them to the main device and `GradientsAccumulator` sums them; one optimiser step on
+//! the main model follows (`run.rs`), and the next step's replicas start from its result.
+
+use std::any::Any;
+use std::ops::Range;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use burn::module::{ModuleMapper, ModuleVisitor, Param, ParamId};
+use burn::optim::{GradientsAccumulator, GradientsParams};
+use burn::prelude::*;
+use burn::tensor::container::TensorContainer;
+use pelt_hyper::{PeltInput, PeltModel};
+use pelt_t5::IGNORE_INDEX;
+
+use crate::error::TrainError;
+
+/// One worker: a device and, on the CPU, its own thread pool (the CPU's threads are shared out
+/// between the CPU workers).
+struct Worker {
+    /// The name it was given in `train.devices`.
+    name: String,
+    /// Its autodiff device.
+    device: Device,
+    pool: Option<rayon::ThreadPool>,
+}
+
+/// The workers of a run and the frozen tensors of each device other than the main one.
+pub struct DataParallel {
+    /// The autodiff device of the main model (optimiser state, evaluation, checkpoints).
+    main: Device,
+    workers: Vec<Worker>,
+    /// Per device other than the main one: a replica of the model moved there once; its frozen
+    /// tensors are shared by every worker of that device, its trainable ones replaced each step.
+    bases: Vec<(Device, PeltModel)>,
+}
+
+impl DataParallel {
+    /// Workers on `devices` (inner devices, with their names for error messages) for a model on
+    /// the autodiff device `main`. One worker on the main device (the default) computes as a
+    /// single-device run always did; the CPU's threads (`rayon`'s global pool) are split evenly
+    /// between the workers on the CPU, at least one each.
+    pub fn new(devices: Vec<(String, Device)>, main: &Device) -> Result<Self, TrainError> {
+        if devices.is_empty() {
+            return Err(TrainError::Config("train.devices: no device".into()));
+        }
+        let on_cpu = |name: &str| name.starts_with("cpu") || name.starts_with("flex");
+        let cpu_workers = devices.iter().filter(|(name, _)| on_cpu(name)).count();
+        let threads = (rayon::current_num_threads() / cpu_workers.max(1)).max(1);
+        let several = devices.len() > 1;
+        let workers = devices
+            .into_iter()
+            .map(|(name, device)| {
+                let pool = match several && on_cpu(&name) {
+                    true => Some(
+                        rayon::ThreadPoolBuilder::new()
+                            .num_threads(threads)
+                            .build()
+                            .map_err(|e| {
+                                TrainError::Config(format!("worker {name}: thread pool: {e}"))
+                            })?,
+                    ),
+                    false => None,
+                };
+                Ok(Worker {
+                    name,
+                    device: device.autodiff(),
+                    pool,
+                })
+            })
+            .collect::<Result<Vec<_>, TrainError>>()?;
+        Ok(Self {
+            main: main.clone(),
+            workers,
+            bases: Vec::new(),
+        })
+    }
+
+    /// The number of workers.
+    pub fn len(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// Always false: a run has at least one worker.
+    pub fn is_empty(&self) -> bool {
+        self.workers.is_empty()
+    }
+
+    /// The loss of one micro-batch (`input` of `batch` rows, `labels: [batch, tgt]` with
+    /// [`IGNORE_INDEX`] on padding), divided by `divisor` (the micro-batches per step), and its
+    /// gradients on the main device. With several workers, worker k's mean loss is weighted by
+    /// its share of the batch's scored target tokens before its backward pass, so that loss and
+    /// gradients are those of the whole batch's token mean (the mean the single-device loss
+    /// takes), however unevenly the rows split.
+    pub fn gradients(
+        &mut self,
+        model: &PeltModel,
+        input: PeltInput,
+        labels: Tensor<2, Int>,
+        smoothing: f64,
+        divisor: usize,
+    ) -> Result<(f32, GradientsParams), TrainError> {
+        if let [worker] = self.workers.as_slice()
+            && worker.device == self.main
+        {
+            let loss = model.loss(input, labels, smoothing)? / divisor as f64;
+            let value: f32 = loss.clone().into_scalar();
+            return Ok((value, GradientsParams::from_grads(loss.backward(), model)));
+        }
+        let [rows, _] = labels.dims();
+        let tokens: Vec<i64> = labels
+            .clone()
+            .not_equal_elem(IGNORE_INDEX)
+            .int()
+            .sum_dim(1)
+            .into_data()
+            .convert::<i64>()
+            .try_into_vec::<i64>()
+            .map_err(|e| TrainError::Config(format!("label counts: {e:?}")))?;
+        let total = tokens.iter().sum::<i64>().max(1) as f64;
+        let mut jobs = Vec::new();
+        for (k, range) in split_rows(rows, self.workers.len()).into_iter().enumerate() {
+            if range.is_empty() {
+                continue;
+            }
+            let device = self.workers[k].device.clone();
+            let replica = self.replica(model, k)?;
+            let share = tokens[range.clone()].iter().sum::<i64>() as f64 / total;
+            let part_input = input.rows(range.clone(), &device);
+            let part_labels = labels.clone().slice(range).to_device(&device);
+            jobs.push((k, replica, part_input, part_labels, share));
+        }
+        let main = &self.main;
+        let workers = &self.workers;
+        let results: Vec<Result<(f32, GradientsParams), TrainError>> = std::thread::scope(|s| {
+            let handles: Vec<_> = jobs
+                .into_iter()
+                .map(|(k, replica, input, labels, share)| {
+                    let worker = &workers[k];
+                    let job = move || -> Result<(f32, GradientsParams), TrainError> {
+                        let loss = replica.loss(input, labels, smoothing)? * share / divisor as f64;
+                        let value: f32 = loss.clone().into_scalar();
+                        let grads = GradientsParams::from_grads(loss.backward(), &replica);
+                        Ok((value, grads.to_device(main, &replica)))
+                    };
+                    let handle = s.spawn(move || match &worker.pool {
+                        Some(pool) => pool.install(job),
+                        None => job(),
+                    });
+                    (k, handle)
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|(k, handle)| {
+                    handle.join().unwrap_or_else(|panic| {
+                        Err(worker_failed(&workers[k].name, k, panic.as_ref()))
+                    })
+                })
+                .collect()
+        });
+        let mut accumulator = GradientsAccumulator::<PeltModel>::new();
+        let mut value = 0.0;
+        for result in results {
+            let (loss, grads) = result?;
+            value += loss;
+            accumulator.accumulate(model, grads);
+        }
+        Ok((value, accumulator.grads()))
+    }
+
+    /// Worker `k`'s replica of `model`: the frozen tensors of its device's copy (the main
+    /// model's own on the main device) and fresh leaves of the main model's trainable values,
+    /// its own so that two workers' graphs never share a node. Fails with the worker's name
+    /// when its device cannot take the model.
+    fn replica(&mut self, model: &PeltModel, k: usize) -> Result<PeltModel, TrainError> {
+        let device = self.workers[k].device.clone();
+        let moved = catch_unwind(AssertUnwindSafe(|| {
+            let mut trainable = Trainable {
+                device: &device,
+                values: TensorContainer::new(),
+            };
+            model.visit(&mut trainable);
+            let base = if device == self.main {
+                model.clone()
+            } else if let Some((_, base)) = self.bases.iter().find(|(d, _)| *d == device) {
+                base.clone()
+            } else {
+                let base = model.clone().fork(&device);
+                self.bases.push((device.clone(), base.clone()));
+                base
+            };
+            base.map(&mut Refresh(&trainable.values))
+        }));
+        moved.map_err(|panic| worker_failed(&self.workers[k].name, k, panic.as_ref()))
+    }
+}
+
+/// Collects the trainable values of a model, detached and on `device`.
+struct Trainable<'a> {
+    device: &'a Device,
+    values: TensorContainer<ParamId>,
+}
+
+impl ModuleVisitor for Trainable<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let value = param.val();
+        if value.is_require_grad() {
+            let value = value
+                .detach()
+                .set_require_grad(false)
+                .to_device(self.device);
+            self.values.register(param.id, value);
+        }
+    }
+}
+
+/// Replaces every trainable parameter by a new leaf of its collected value (same id, so the
+/// gradients map onto the main model's parameters).
+struct Refresh<'a>(&'a TensorContainer<ParamId>);
+
+impl ModuleMapper for Refresh<'_> {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        match self.0.get::<Tensor<D>>(&param.id) {
+            Some(value) => param.map(|_| value.detach().require_grad()),
+            None => param,
+        }
+    }
+}
+
+/// The error of worker `k` (named `name`) that panicked: out of memory, a lost device.
+fn worker_failed(name: &str, k: usize, panic: &(dyn Any + Send)) -> TrainError {
+    let message = panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "no message".into());
+    TrainError::Worker {
+        worker: k,
+        device: name.to_string(),
+        message,
+    }
+}
+
+/// Rows `0..rows` in `workers` contiguous ranges, the first `rows % workers` one row longer:
+/// the same split for every batch of a size.
+pub fn split_rows(rows: usize, workers: usize) -> Vec<Range<usize>> {
+    let (size, extra) = (rows / workers, rows % workers);
+    let mut start = 0;
+    (0..workers)
+        .map(|k| {
+            let len = size + usize::from(k < extra);
+            start += len;
+            start - len..start
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_split_evenly_with_the_remainder_first() {
+        assert_eq!(split_rows(5, 2), vec![0..3, 3..5]);
+        assert_eq!(split_rows(4, 2), vec![0..2, 2..4]);
+        assert_eq!(split_rows(1, 3), vec![0..1, 1..1, 1..1]);
+        assert_eq!(split_rows(7, 1), vec![0..7]);
+    }
+
+    #[test]
+    fn a_panicking_worker_is_a_named_error() {
+        let panic = std::thread::spawn(|| panic!("out of memory on the device"))
+            .join()
+            .unwrap_err();
+        let err = worker_failed("cuda:1", 1, panic.as_ref()).to_string();
+        assert!(
+            err.contains("worker 1") && err.contains("cuda:1") && err.contains("out of memory"),
+            "{err}"
+        );
+    }
+}

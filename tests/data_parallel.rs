@@ -1,0 +1,197 @@
+//! Data-parallel training (`train.devices`, docs/train.md "Several devices") computes what one
+//! device computes: two workers on the CPU give the losses and parameters of one worker at the
+//! same batch size, within [`TOLERANCE`] (summation order differs, nothing else), for
+//! HyperPELT and full fine-tuning, with a batch that splits unevenly; checkpoints hold nothing
+//! per worker, so a run resumes with another device count on the same data; a worker's
+//! non-finite loss stops the run with its last checkpoint intact.
+//!
+//! Burn's random state is per device and shared by every thread of the process, so the tests
+//! of this file take turns (`LOCK`): each run's random initialisation is then its seed's.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+use std::sync::Mutex;
+
+use burn::prelude::Device;
+use common::tiny_config;
+use pelt_train::{RunConfig, StopHandle, TrainError, train};
+
+/// Relative tolerance of losses and of every parameter tensor (its largest difference over
+/// its largest magnitude): the bound. Two workers add the same products in another
+/// order; measured differences are far below it.
+const TOLERANCE: f64 = 1e-5;
+
+static LOCK: Mutex<()> = Mutex::new(());
+
+/// `tiny_config` with `sets` applied (`train.devices=...`, the method, the batch size).
+fn config(sets: &[&str]) -> RunConfig {
+    let mut config = tiny_config();
+    config.set("train.steps=6").unwrap();
+    config.set("train.eval_every=3").unwrap();
+    for assignment in sets {
+        config.set(assignment).unwrap();
+    }
+    config
+}
+
+/// The training losses of a run's log, in order.
+fn losses(run: &Path) -> Vec<f64> {
+    fs::read_to_string(run.join("log.jsonl"))
+        .unwrap()
+        .lines()
+        .filter_map(|line| {
+            let value: serde_json::Value = serde_json::from_str(line).unwrap();
+            value.get("loss").and_then(serde_json::Value::as_f64)
+        })
+        .collect()
+}
+
+/// Every tensor of the run's last checkpoint, by name.
+fn last_parameters(run: &Path) -> Vec<(String, Vec<f32>)> {
+    let dir = pelt_train::checkpoint::list(run).unwrap().pop().unwrap();
+    let state = pelt_weights::Checkpoint::open(dir.join("trainable.safetensors")).unwrap();
+    state
+        .tensors()
+        .map(|meta| (meta.name.clone(), state.read_f32(&meta.name).unwrap()))
+        .collect()
+}
+
+/// Asserts that run `b` computed what run `a` did, within [`TOLERANCE`]; returns the largest
+/// relative difference of losses and of parameters.
+fn assert_same_within_tolerance(a: &Path, b: &Path, what: &str) -> (f64, f64) {
+    let (la, lb) = (losses(a), losses(b));
+    assert_eq!(la.len(), lb.len(), "{what}: log lengths");
+    assert!(!la.is_empty(), "{what}: no losses logged");
+    let mut worst_loss: f64 = 0.0;
+    for (step, (x, y)) in la.iter().zip(&lb).enumerate() {
+        let relative = (x - y).abs() / x.abs().max(1e-12);
+        assert!(
+            relative <= TOLERANCE,
+            "{what}: loss of step {} differs: {x} vs {y} ({relative:e} relative)",
+            step + 1
+        );
+        worst_loss = worst_loss.max(relative);
+    }
+    let (pa, pb) = (last_parameters(a), last_parameters(b));
+    assert_eq!(
+        pa.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+        pb.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+        "{what}: the checkpoints hold different tensors"
+    );
+    let mut worst_parameter: f64 = 0.0;
+    for ((name, x), (_, y)) in pa.iter().zip(&pb) {
+        let scale = x.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-12);
+        let difference = x.iter().zip(y).fold(0f32, |m, (u, v)| m.max((u - v).abs()));
+        let relative = f64::from(difference / scale);
+        assert!(
+            relative <= TOLERANCE,
+            "{what}: {name} differs by {difference} ({relative:e} of its largest value)"
+        );
+        worst_parameter = worst_parameter.max(relative);
+    }
+    (worst_loss, worst_parameter)
+}
+
+fn run(config: &RunConfig, name: &str, resume: bool) -> Result<std::path::PathBuf, TrainError> {
+    let dir = std::env::temp_dir().join(format!("pelt-dp-{name}-{}", std::process::id()));
+    if !resume {
+        let _ = fs::remove_dir_all(&dir);
+    }
+    train(config, &dir, resume, &Device::default(), &StopHandle::new())?;
+    Ok(dir)
+}
+
+#[test]
+fn two_workers_compute_what_one_does_for_hyperpelt_and_full_fine_tuning() {
+    let _turn = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    // Batch 5 splits 3 + 2, and the two halves score different numbers of target tokens.
+    for method in ["hyperpelt", "full"] {
+        let method_set = format!("pelt.method={method}");
+        let one = run(&config(&[&method_set, "train.batch_size=5"]), "one", false).unwrap();
+        let two = run(
+            &config(&[&method_set, "train.batch_size=5", "train.devices=cpu,cpu"]),
+            "two",
+            false,
+        )
+        .unwrap();
+        let (loss, parameter) = assert_same_within_tolerance(&one, &two, method);
+        eprintln!("{method}: largest relative difference: loss {loss:e}, parameters {parameter:e}");
+        fs::remove_dir_all(&one).unwrap();
+        fs::remove_dir_all(&two).unwrap();
+    }
+}
+
+#[test]
+fn a_run_resumes_with_another_device_count_on_the_same_data() {
+    let _turn = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let one = run(&config(&[]), "resume-one", false).unwrap();
+    // Two workers for the whole run; then its last checkpoint is deleted and one worker
+    // redoes the last three steps from the one before.
+    let two_config = config(&["train.devices=cpu,cpu"]);
+    let mixed = run(&two_config, "resume-mixed", false).unwrap();
+    let files = |dir: &Path| {
+        let mut names: Vec<_> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        names
+    };
+    let checkpoints = pelt_train::checkpoint::list(&mixed).unwrap();
+    let one_checkpoints = pelt_train::checkpoint::list(&one).unwrap();
+    assert_eq!(
+        files(checkpoints.last().unwrap()),
+        files(one_checkpoints.last().unwrap()),
+        "a two-worker checkpoint holds other files than a one-worker one"
+    );
+    fs::remove_dir_all(checkpoints.last().unwrap()).unwrap();
+    run(&config(&[]), "resume-mixed", true).unwrap();
+    assert_eq!(
+        pelt_train::checkpoint::list(&mixed).unwrap().len(),
+        checkpoints.len()
+    );
+    assert_same_within_tolerance(&one, &mixed, "resumed with one worker");
+    fs::remove_dir_all(&one).unwrap();
+    fs::remove_dir_all(&mixed).unwrap();
+}
+
+#[test]
+fn a_non_finite_loss_in_a_worker_stops_the_run_with_its_last_checkpoint() {
+    let _turn = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let config = config(&[
+        "train.devices=cpu,cpu",
+        "train.learning_rate=1e30",
+        "train.warmup_steps=0",
+        "train.eval_every=1",
+    ]);
+    let err = run(&config, "nonfinite", false).unwrap_err();
+    let TrainError::NonFinite {
+        last_good: Some(last_good),
+        ..
+    } = &err
+    else {
+        panic!("expected a non-finite stop with a checkpoint, got: {err}");
+    };
+    let state = pelt_weights::Checkpoint::open(last_good.join("trainable.safetensors")).unwrap();
+    for meta in state.tensors() {
+        let values = state.read_f32(&meta.name).unwrap();
+        assert!(values.iter().all(|v| v.is_finite()), "{}", meta.name);
+    }
+    fs::remove_dir_all(last_good.parent().unwrap().parent().unwrap()).unwrap();
+}
+
+#[test]
+fn a_device_list_naming_a_missing_backend_is_refused_before_any_work() {
+    let mut config = tiny_config();
+    let err = config.set("train.devices=cpu,tpu").unwrap_err().to_string();
+    assert!(err.contains("`tpu`"), "{err}");
+    let err = config
+        .set("train.devices=cpu,,cpu")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("comma-separated"), "{err}");
+}
