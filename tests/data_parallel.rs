@@ -111,7 +111,12 @@ fn two_workers_compute_what_one_does_for_hyperpelt_and_full_fine_tuning() {
     // Batch 5 splits 3 + 2, and the two halves score different numbers of target tokens.
     for method in ["hyperpelt", "full"] {
         let method_set = format!("pelt.method={method}");
-        let one = run(&config(&[&method_set, "train.batch_size=5"]), "one", false).unwrap();
+        let one = run(
+            &config(&[&method_set, "train.batch_size=5", "train.devices=cpu"]),
+            "one",
+            false,
+        )
+        .unwrap();
         let two = run(
             &config(&[&method_set, "train.batch_size=5", "train.devices=cpu,cpu"]),
             "two",
@@ -128,7 +133,7 @@ fn two_workers_compute_what_one_does_for_hyperpelt_and_full_fine_tuning() {
 #[test]
 fn a_run_resumes_with_another_device_count_on_the_same_data() {
     let _turn = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let one = run(&config(&[]), "resume-one", false).unwrap();
+    let one = run(&config(&["train.devices=cpu"]), "resume-one", false).unwrap();
     // Two workers for the whole run; then its last checkpoint is deleted and one worker
     // redoes the last three steps from the one before.
     let two_config = config(&["train.devices=cpu,cpu"]);
@@ -149,7 +154,7 @@ fn a_run_resumes_with_another_device_count_on_the_same_data() {
         "a two-worker checkpoint holds other files than a one-worker one"
     );
     fs::remove_dir_all(checkpoints.last().unwrap()).unwrap();
-    run(&config(&[]), "resume-mixed", true).unwrap();
+    run(&config(&["train.devices=cpu"]), "resume-mixed", true).unwrap();
     assert_eq!(
         pelt_train::checkpoint::list(&mixed).unwrap().len(),
         checkpoints.len()

@@ -13,7 +13,7 @@ use crate::{python_env, run};
 
 pub const HELP: &str = "\
 cargo xtask bench [--compare-only] [--compile] [--dims small,base] [--rounds N] [--iters N]
-                  [--threads N]
+                  [--threads N] [--only TEXT]
 
   Runs `cargo bench --workspace` (criterion), then the side-by-side comparison with PyTorch:
   each case runs in a fresh Rust process and a fresh PyTorch process, alternating, ROUNDS times
@@ -24,7 +24,8 @@ cargo xtask bench [--compare-only] [--compile] [--dims small,base] [--rounds N] 
   Both sides run with the allocator settings `cargo xtask train` gives `pelt` (GLIBC_TUNABLES,
   unless set). --compare-only skips the criterion benches. --compile adds a third side, PyTorch with the
   forward and loss under torch.compile (inductor), for the training steps, forwards and the
-  pretraining step (a second anchor; its compilation happens in the warm-up).
+  pretraining step (a second anchor; its compilation happens in the warm-up). --only keeps the
+  cases whose label contains TEXT (e.g. --only \"train step\").
 ";
 
 /// Which PyTorch sides a case has.
@@ -47,11 +48,16 @@ struct Case {
 }
 
 /// Per-dimension cases: label, worker arguments after `--dims D`, and which PyTorch sides.
-const PER_DIMS: [(&str, &[&str], Torch); 9] = [
+const PER_DIMS: [(&str, &[&str], Torch); 10] = [
     (
         "hyperpelt train step",
         &["--case", "step"],
         Torch::Compilable,
+    ),
+    (
+        TWO_WORKERS,
+        &["--case", "step", "--workers", "2"],
+        Torch::None,
     ),
     (
         "hyperpelt train step +49 visual",
@@ -94,6 +100,10 @@ const PER_DIMS: [(&str, &[&str], Torch); 9] = [
         Torch::None,
     ),
 ];
+
+/// The data-parallel case: the HyperPELT step's gradients from two workers on the one CPU,
+/// each with half the threads (`train.devices=cpu,cpu`), against one worker with all of them.
+const TWO_WORKERS: &str = "hyperpelt train step, 2 CPU workers";
 
 /// The label of the pretraining case, whose tokens/s the report derives.
 const PRETRAIN: &str = "pretraining step (t5-mini, 32 × 141 tokens)";
@@ -214,6 +224,7 @@ struct Options {
     rounds: usize,
     iters: usize,
     threads: usize,
+    only: Option<String>,
 }
 
 fn parse(args: &[String]) -> Result<Options> {
@@ -224,6 +235,7 @@ fn parse(args: &[String]) -> Result<Options> {
         rounds: 3,
         iters: 3,
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        only: None,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -238,6 +250,7 @@ fn parse(args: &[String]) -> Result<Options> {
             "--rounds" => o.rounds = value()?.parse().context("--rounds")?,
             "--iters" => o.iters = value()?.parse().context("--iters")?,
             "--threads" => o.threads = value()?.parse().context("--threads")?,
+            "--only" => o.only = Some(value()?.clone()),
             "--help" | "-h" => {
                 print!("{HELP}");
                 std::process::exit(0);
@@ -274,7 +287,12 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
     let threads = o.threads.to_string();
     let iters = o.iters.to_string();
     let mut rows = Vec::new();
-    for case in cases(&o.dims) {
+    let selected = cases(&o.dims).into_iter().filter(|c| {
+        o.only
+            .as_ref()
+            .is_none_or(|text| c.label.contains(text.as_str()))
+    });
+    for case in selected {
         let mut sides = vec![Kind::Rust];
         if case.torch != Torch::None {
             sides.push(Kind::Eager);
@@ -383,8 +401,11 @@ fn report(rows: &[Row], o: &Options) {
             .map(|(a, b)| a / b)
     };
     for row in rows {
-        let share =
-            gflops(row, Kind::Rust).map(|g| format!("{g:.1} ({:.0} %)", 100.0 * g / ceiling));
+        // Without the matmul case (`--only`) there is no ceiling to take a share of.
+        let share = gflops(row, Kind::Rust).map(|g| match ceiling > 0.0 {
+            true => format!("{g:.1} ({:.0} %)", 100.0 * g / ceiling),
+            false => format!("{g:.1}"),
+        });
         let compiled = if o.compile {
             format!(
                 " {} | {} |",
@@ -435,6 +456,15 @@ fn report(rows: &[Row], o: &Options) {
             println!(
                 "\n{d}: hypernetwork generation is {:.1} % of a HyperPELT step",
                 100.0 * h / s
+            );
+        }
+        if let (Some(two), Some(one)) = (median(TWO_WORKERS), median("hyperpelt train step")) {
+            println!(
+                "{d}: 2 CPU workers × {} thread(s) / 1 worker × {} threads = {:.3} (below 1: two \
+                 workers faster)",
+                (o.threads / 2).max(1),
+                o.threads,
+                two / one
             );
         }
         if let (Some(m), Some(a)) = (

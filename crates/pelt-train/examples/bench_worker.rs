@@ -6,13 +6,15 @@
 //! ```text
 //! bench_worker --case step|forward|generate|hypernet|materialised|adapters|matmul|pretrain|
 //!                     linear-batched|linear-folded|output-broadcast|output-folded
-//!              [--dims small|base] [--method hyperpelt|full] [--visual]
+//!              [--dims small|base] [--method hyperpelt|full] [--visual] [--workers N]
 //!              [--iters N] [--warmup N] [--backend auto|flex|wgpu|vulkan|cuda]
 //! ```
 //!
 //! Shapes are the issue's: batch 8, source 128 tokens, target 8, random weights, dropout 0,
 //! one task per batch (modules generated once and broadcast); `--visual` appends 49 CLIP
-//! ViT-B/32 patch features (width 768) to every example. `pretrain` is one step of `pelt
+//! ViT-B/32 patch features (width 768) to every example; `--workers N` computes a step's
+//! gradients with N data-parallel workers on the device (`DataParallel`, as `train.devices`
+//! does; on the CPU each worker gets RAYON_NUM_THREADS / N threads). `pretrain` is one step of `pelt
 //! pretrain` at the bundled model's shapes (`configs/pretrain-t5-mini.json`: d_model 256, 4+4
 //! layers, batch 32 corrupted chunks of 141 tokens, 128 encoder and 29 decoder tokens): full
 //! training, AdamW with weight decay 0.01, global-norm clipping at 1.0.
@@ -26,7 +28,7 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use pelt_hyper::{Materialised, Method, PeltConfig, PeltInput, PeltModel, VisualConfig};
 use pelt_t5::{GenerationConfig, T5Config, T5Input};
-use pelt_train::{FusedAdamW, clip_global_norm};
+use pelt_train::{DataParallel, FusedAdamW, clip_global_norm};
 use serde_json::json;
 
 const BATCH: usize = 8;
@@ -46,6 +48,7 @@ struct Args {
     dims: String,
     method: Method,
     visual: bool,
+    workers: usize,
     iters: usize,
     warmup: usize,
     backend: String,
@@ -57,6 +60,7 @@ fn parse_args() -> Result<Args> {
         dims: "small".into(),
         method: Method::Hyperpelt,
         visual: false,
+        workers: 1,
         iters: 3,
         warmup: 1,
         backend: "flex".into(),
@@ -76,6 +80,7 @@ fn parse_args() -> Result<Args> {
                 }
             }
             "--visual" => args.visual = true,
+            "--workers" => args.workers = value()?.parse().context("--workers")?,
             "--iters" => args.iters = value()?.parse().context("--iters")?,
             "--warmup" => args.warmup = value()?.parse().context("--warmup")?,
             "--backend" => args.backend = value()?,
@@ -263,12 +268,17 @@ fn main() -> Result<()> {
                 };
             let mut model = Some(PeltModel::new(config.init(&autodiff), pelt)?);
             let (input, labels) = batch(&autodiff, [BATCH, SOURCE, TARGET], args.visual);
-            // The trainer's optimiser (weight decay 0 here, as before).
+            // The trainer's optimiser (weight decay 0 here, as before) and gradients (one
+            // worker: the plain loss and backward pass).
             let mut optimiser = FusedAdamW::module(0.0, false);
+            let mut parallel = DataParallel::new(
+                vec![(args.backend.clone(), device.clone()); args.workers],
+                &autodiff,
+            )?;
             let times = time(args.warmup, args.iters, || {
                 let current = model.take().context("the model is put back every step")?;
-                let loss = current.loss(input.clone(), labels.clone(), 0.1)?;
-                let grads = GradientsParams::from_grads(loss.backward(), &current);
+                let (_, grads) =
+                    parallel.gradients(&current, input.clone(), labels.clone(), 0.1, 1)?;
                 model = Some(optimiser.step(3e-4, current, grads));
                 sync(&autodiff)
             })?;

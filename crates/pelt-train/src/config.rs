@@ -82,8 +82,9 @@ pub struct TrainConfig {
     /// Few-shot: training examples kept per distinct target (class) of each task; 0 keeps
     /// them all.
     pub shots: usize,
-    /// Data-parallel workers, comma-separated (`cpu,cpu`, `cuda:0,cuda:1`, `wgpu:0,wgpu:1`;
-    /// docs/train.md, "Several devices"); empty: one worker on the command's `--backend`.
+    /// Data-parallel workers, comma-separated (`cpu` for one, `cpu,cpu`, `cuda:0,cuda:1`,
+    /// `wgpu:0,wgpu:1`; docs/train.md, "Several devices"). Empty: the command's `--backend`
+    /// device, with two workers when it is the CPU and has at least two threads, else one.
     /// Every micro-batch of `batch_size` rows is split between them.
     pub devices: String,
 }

@@ -40,17 +40,21 @@ struct DevicesArg {
 }
 
 impl DevicesArg {
-    /// The main device, with `config.train.devices` set from `--devices`: its first entry,
-    /// else `--backend`'s device (the first of the configuration's own list, if it has one and
-    /// `--backend` is left at auto).
+    /// The main device, with `config.train.devices` set from `--devices`: the list's first
+    /// entry when there is a list (from `--devices` or the configuration), else `--backend`'s
+    /// device. A list and an explicit `--backend` together are refused.
     fn resolve(&self, config: &mut RunConfig) -> Result<burn::prelude::Device> {
         if let Some(list) = &self.devices {
             config.train.devices = list.clone();
         }
         let first = config.train.devices.split(',').next().unwrap_or("").trim();
         Ok(match (self.backend.backend.as_str(), first) {
-            ("auto", name) if !name.is_empty() => backend::device(name)?,
-            (name, _) => backend::device(name)?,
+            (_, "") => backend::device(&self.backend.backend)?,
+            ("auto", name) => backend::device(name)?,
+            (name, _) => bail!(
+                "--backend {name} and train.devices `{}` both choose devices: use one of them",
+                config.train.devices
+            ),
         })
     }
 }
@@ -374,6 +378,25 @@ mod tests {
     fn the_command_line_is_consistent() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_device_list_and_an_explicit_backend_are_not_both_taken() {
+        let args = |backend: &str, devices: Option<&str>| DevicesArg {
+            backend: BackendArg {
+                backend: backend.into(),
+            },
+            devices: devices.map(str::to_string),
+        };
+        let mut config = RunConfig::from_file("../../configs/default.json").unwrap();
+        args("auto", Some("cpu,cpu")).resolve(&mut config).unwrap();
+        assert_eq!(config.train.devices, "cpu,cpu");
+        let err = args("flex", None).resolve(&mut config).unwrap_err();
+        assert!(err.to_string().contains("both choose devices"), "{err}");
+        assert!(
+            Cli::try_parse_from(["pelt", "train", "--backend", "flex", "--devices", "cpu"])
+                .is_err()
+        );
     }
 
     #[test]

@@ -46,14 +46,13 @@ impl DataParallel {
         if devices.is_empty() {
             return Err(TrainError::Config("train.devices: no device".into()));
         }
-        let on_cpu = |name: &str| name.starts_with("cpu") || name.starts_with("flex");
-        let cpu_workers = devices.iter().filter(|(name, _)| on_cpu(name)).count();
+        let cpu_workers = devices.iter().filter(|(_, device)| on_cpu(device)).count();
         let threads = (rayon::current_num_threads() / cpu_workers.max(1)).max(1);
         let several = devices.len() > 1;
         let workers = devices
             .into_iter()
             .map(|(name, device)| {
-                let pool = match several && on_cpu(&name) {
+                let pool = match several && on_cpu(&device) {
                     true => Some(
                         rayon::ThreadPoolBuilder::new()
                             .num_threads(threads)
@@ -78,14 +77,15 @@ impl DataParallel {
         })
     }
 
-    /// The number of workers.
-    pub fn len(&self) -> usize {
-        self.workers.len()
-    }
-
-    /// Always false: a run has at least one worker.
-    pub fn is_empty(&self) -> bool {
-        self.workers.is_empty()
+    /// The workers of a run that names none (`train.devices` empty): two on the CPU when it
+    /// has at least two threads, each with half of them (faster than one worker with all of
+    /// them: docs/benchmarks.md, "Data-parallel workers on the CPU"); else one on `device`.
+    pub fn default_workers(device: &Device) -> Vec<(String, Device)> {
+        let workers = match on_cpu(device) && rayon::current_num_threads() >= 2 {
+            true => 2,
+            false => 1,
+        };
+        vec![("the run's device".to_string(), device.clone()); workers]
     }
 
     /// The loss of one micro-batch (`input` of `batch` rows, `labels: [batch, tgt]` with
@@ -195,6 +195,17 @@ impl DataParallel {
             base.map(&mut Refresh(&trainable.values))
         }));
         moved.map_err(|panic| worker_failed(&self.workers[k].name, k, panic.as_ref()))
+    }
+}
+
+/// Whether `device` is the CPU (the `flex` backend, whose threads are `rayon`'s).
+fn on_cpu(device: &Device) -> bool {
+    #[cfg(feature = "flex")]
+    return *device == Device::flex();
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = device;
+        false
     }
 }
 

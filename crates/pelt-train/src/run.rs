@@ -221,7 +221,7 @@ pub(crate) fn optimise<O: Objective>(
     let t = &config.train;
     let autodiff = device.clone().autodiff();
     let workers = match t.devices.as_str() {
-        "" => vec![("the run's device".to_string(), device.clone())],
+        "" => DataParallel::default_workers(device),
         list => crate::backend::devices(list)?,
     };
     let mut parallel = DataParallel::new(workers, &autodiff)?;
