@@ -16,11 +16,12 @@ use pelt_data::{Layout, LoadOptions};
 pub type Check = fn(&Path, &[u8]);
 
 /// Every target: its name (the `fuzz_targets/` file and the corpus directory) and its check.
-pub const TARGETS: [(&str, Check); 5] = [
+pub const TARGETS: [(&str, Check); 6] = [
     ("config", config),
     ("glue_tsv", glue_tsv),
     ("json_lines", json_lines),
     ("json_documents", json_documents),
+    ("parquet", parquet),
     ("safetensors", safetensors),
 ];
 
@@ -72,6 +73,14 @@ pub fn json_lines(dir: &Path, data: &[u8]) {
         &["rte", "trec", "stsb", "pd-next", "snli-ve", "nlvr2"],
         |l| matches!(l, Layout::Jsonl { .. } | Layout::Nlvr2),
     );
+}
+
+/// Parquet files in the Hugging Face hub's layout (`train-00000-of-00001.parquet`) of GLUE
+/// tasks with class labels (RTE, SST-2), scores (STS-B) and headerless TSV (CoLA).
+pub fn parquet(dir: &Path, data: &[u8]) {
+    read_task(dir, data, &["rte", "sst2", "stsb", "cola"], |l| {
+        matches!(l, Layout::Parquet { .. })
+    });
 }
 
 /// Whole-file JSON documents: VQA v2 (questions and annotations: the input is split at its

@@ -53,6 +53,15 @@ pub enum DataError {
         /// 1-based line number.
         line: usize,
     },
+    /// A Parquet file that cannot be read (truncated, not Parquet, a bad row) or a split whose
+    /// shards are incomplete.
+    #[error("{path}: {reason}")]
+    Parquet {
+        /// The Parquet file (for a missing shard: the name it would have).
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// A whole-file JSON document could not be parsed.
     #[error("{path}: invalid JSON: {source}")]
     Json {

@@ -55,6 +55,13 @@ pub enum Layout {
         /// The image field, for image tasks exported as JSON Lines (SNLI-VE).
         image: Option<ImageField>,
     },
+    /// Parquet shards as the Hugging Face hub stores a dataset configuration
+    /// (`<split>-NNNNN-of-NNNNN.parquet`, read in order as one split), with the data set's own
+    /// column names: rows are read as `Jsonl` lines are.
+    Parquet {
+        /// The label column.
+        label: &'static str,
+    },
     /// VQA v2 / OK-VQA: question and annotation JSON files, COCO images
     /// `<split>2014/COCO_<split>2014_<12-digit id>.jpg`.
     Vqa {
@@ -89,6 +96,8 @@ impl Layout {
                 vec![PathBuf::from(format!("{name}.tsv"))]
             }
             Self::Jsonl { file, .. } => vec![PathBuf::from(file.replace("{}", split))],
+            // The name of a one-shard split; any `<split>-NNNNN-of-NNNNN.parquet` set is read.
+            Self::Parquet { .. } => vec![PathBuf::from(format!("{split}-00000-of-00001.parquet"))],
             Self::Vqa {
                 questions,
                 annotations,
@@ -106,7 +115,13 @@ impl Layout {
     /// Whether every file this layout needs for `split` exists under `root` (as anything: a
     /// directory in a file's place is then read, and refused naming it).
     pub fn present(&self, root: &Path, split: &str) -> bool {
-        self.files(split).iter().all(|f| root.join(f).exists())
+        match self {
+            // Some shards are enough: an incomplete set is then read, and refused naming the gap.
+            Self::Parquet { .. } => {
+                !matches!(reader::parquet::shards(root, split), Ok(shards) if shards.is_empty())
+            }
+            _ => self.files(split).iter().all(|f| root.join(f).exists()),
+        }
     }
 
     /// Reads the records of one official split.
@@ -121,6 +136,7 @@ impl Layout {
             Self::Jsonl { label, image, .. } => {
                 reader::jsonl::read(reading, &files[0], label, *image)
             }
+            Self::Parquet { label } => reader::parquet::read(reading, split, label, None),
             Self::Vqa { .. } => reader::vqa::read(reading, &files[0], &files[1], split),
             Self::Gqa => reader::gqa::read(reading, &files[0]),
             Self::Nlvr2 => reader::nlvr2::read(reading, &files[0], split),

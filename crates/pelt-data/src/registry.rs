@@ -51,6 +51,8 @@ const fn official(validation: &'static str, test: &'static str) -> SplitPolicy {
 
 // ---- layouts ----
 const JSONL: Layout = jsonl("label");
+/// The hub's Parquet shards of the same data set (`nyu-mll/glue`'s `<task>/` directories).
+const PARQUET: Layout = Layout::Parquet { label: "label" };
 const fn jsonl(label: &'static str) -> Layout {
     Layout::Jsonl {
         file: "{}.jsonl",
@@ -109,21 +111,21 @@ const PAIR: &str = "sentence1: {sentence1} sentence2: {sentence2}";
 #[rustfmt::skip]
 pub static TASKS: &[TaskSpec] = &[
     // ---- GLUE ----
-    spec("cola", "sentence: {sentence}", Classes(&["unacceptable", "acceptable"]), &[Matthews], HALVE, &[COLA_TSV, JSONL], 0),
+    spec("cola", "sentence: {sentence}", Classes(&["unacceptable", "acceptable"]), &[Matthews], HALVE, &[COLA_TSV, JSONL, PARQUET], 0),
     spec("sst2", "sentence: {sentence}", Classes(&["negative", "positive"]), &[Accuracy], hold_out("validation"),
-         &[tsv(&[same("sentence")], "label"), JSONL], 0),
+         &[tsv(&[same("sentence")], "label"), JSONL, PARQUET], 0),
     spec("mrpc", PAIR, Classes(&["not_equivalent", "equivalent"]), &[F1, Accuracy], HALVE,
-         &[tsv(&[("sentence1", Column::Named("#1 String")), ("sentence2", Column::Named("#2 String"))], "Quality"), JSONL], 0),
+         &[tsv(&[("sentence1", Column::Named("#1 String")), ("sentence2", Column::Named("#2 String"))], "Quality"), JSONL, PARQUET], 0),
     spec("qqp", "question1: {question1} question2: {question2}", Classes(&["not_duplicate", "duplicate"]), &[F1, Accuracy],
-         hold_out("validation"), &[glue_tsv(&[same("question1"), same("question2")], "is_duplicate", true), JSONL], 0),
-    spec("stsb", PAIR, Score { min: 0.0, max: 5.0 }, &[Pearson, Spearman], HALVE, &[tsv(SENTENCE_PAIR, "score"), JSONL], 0),
+         hold_out("validation"), &[glue_tsv(&[same("question1"), same("question2")], "is_duplicate", true), JSONL, PARQUET], 0),
+    spec("stsb", PAIR, Score { min: 0.0, max: 5.0 }, &[Pearson, Spearman], HALVE, &[tsv(SENTENCE_PAIR, "score"), JSONL, PARQUET], 0),
     // No colon after "hypothesis", as in the reference code.
     spec("mnli", "premise: {premise} hypothesis {hypothesis}", Classes(&["entailment", "neutral", "contradiction"]), &[Accuracy],
          official("validation_mismatched", "validation_matched"),
-         &[tsv(&[("premise", Column::Named("sentence1")), ("hypothesis", Column::Named("sentence2"))], "gold_label"), JSONL], 0),
+         &[tsv(&[("premise", Column::Named("sentence1")), ("hypothesis", Column::Named("sentence2"))], "gold_label"), JSONL, PARQUET], 0),
     spec("qnli", "question: {question} sentence: {sentence}", BINARY_NLI, &[Accuracy], hold_out("validation"),
-         &[tsv(&[same("question"), same("sentence")], "label"), JSONL], 0),
-    spec("rte", PAIR, BINARY_NLI, &[Accuracy], HALVE, &[tsv(SENTENCE_PAIR, "label"), JSONL], 0),
+         &[tsv(&[same("question"), same("sentence")], "label"), JSONL, PARQUET], 0),
+    spec("rte", PAIR, BINARY_NLI, &[Accuracy], HALVE, &[tsv(SENTENCE_PAIR, "label"), JSONL, PARQUET], 0),
     // ---- transfer tasks (Hugging Face JSON Lines exports) ----
     spec("boolq", "question: {question} passage: {passage}", Classes(&["False", "True"]), &[Accuracy], HALVE, &[JSONL], 0),
     spec("cb", "premise: {premise} hypothesis: {hypothesis}", Classes(&["entailment", "contradiction", "neutral"]), &[Accuracy],
@@ -225,10 +227,12 @@ mod tests {
     #[test]
     fn image_tasks_read_images_and_text_tasks_do_not() {
         for t in TASKS {
-            let image_layout = t
-                .layouts
-                .iter()
-                .any(|l| !matches!(l, Layout::GlueTsv(_) | Layout::Jsonl { image: None, .. }));
+            let image_layout = t.layouts.iter().any(|l| {
+                !matches!(
+                    l,
+                    Layout::GlueTsv(_) | Layout::Jsonl { image: None, .. } | Layout::Parquet { .. }
+                )
+            });
             assert_eq!(image_layout, t.images > 0, "{}", t.name);
         }
     }

@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::error::Result;
 use crate::layout::ImageField;
 use crate::reader::{Reading, json_lines, json_text};
-use crate::record::{RawLabel, Record};
+use crate::record::{Origin, RawLabel, Record};
 
 fn raw_label(value: &Value) -> Option<RawLabel> {
     match value {
@@ -32,36 +32,49 @@ pub(crate) fn read(
     image: Option<ImageField>,
 ) -> Result<Vec<Record>> {
     json_lines(reading, path, |reading, origin, value| {
-        let Value::Object(object) = value else {
-            reading.malformed(&origin, "line is not a JSON object")?;
-            return Ok(None);
-        };
-        let mut record = Record::new(origin);
-        for (key, value) in &object {
-            if let Value::String(s) = value {
-                record.fields.insert(key.clone(), s.clone());
-            }
-        }
-        if let Some(id) = object
-            .get("idx")
-            .or_else(|| object.get("id"))
-            .and_then(json_text)
-        {
-            record.id = id;
-        }
-        record.label = object.get(label).and_then(raw_label);
-        if let Some(img) = image {
-            match object.get(img.field).and_then(json_text) {
-                Some(id) => record.images.push(img.template.replace("{}", &id)),
-                None => {
-                    let origin = record.origin.clone();
-                    reading.malformed(&origin, format!("no image field {:?}", img.field))?;
-                    return Ok(None);
-                }
-            }
-        }
-        Ok(Some(record))
+        record(reading, origin, value, label, image)
     })
+}
+
+/// One JSON object (a line of an export, a row of a Parquet file) as a record: every string
+/// field a text field, `idx` or `id` the id, `label` the label; `None` when the row is skipped
+/// as malformed.
+pub(crate) fn record(
+    reading: &mut Reading<'_>,
+    origin: Origin,
+    value: Value,
+    label: &str,
+    image: Option<ImageField>,
+) -> Result<Option<Record>> {
+    let Value::Object(object) = value else {
+        reading.malformed(&origin, "line is not a JSON object")?;
+        return Ok(None);
+    };
+    let mut record = Record::new(origin);
+    for (key, value) in &object {
+        if let Value::String(s) = value {
+            record.fields.insert(key.clone(), s.clone());
+        }
+    }
+    if let Some(id) = object
+        .get("idx")
+        .or_else(|| object.get("id"))
+        .and_then(json_text)
+    {
+        record.id = id;
+    }
+    record.label = object.get(label).and_then(raw_label);
+    if let Some(img) = image {
+        match object.get(img.field).and_then(json_text) {
+            Some(id) => record.images.push(img.template.replace("{}", &id)),
+            None => {
+                let origin = record.origin.clone();
+                reading.malformed(&origin, format!("no image field {:?}", img.field))?;
+                return Ok(None);
+            }
+        }
+    }
+    Ok(Some(record))
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ pub(crate) mod gqa;
 pub(crate) mod jsonl;
 pub(crate) mod karpathy;
 pub(crate) mod nlvr2;
+pub(crate) mod parquet;
 pub(crate) mod vqa;
 
 use std::fs::File;
