@@ -1,7 +1,8 @@
-//! Model ids (`t5-base`, `google/flan-t5-base`, `openai/clip-vit-base-patch32`) to local
-//! directories: an existing directory is used as it is; an id resolves through the Hugging Face
-//! cache layout (`HUB/models--ORG--NAME/snapshots/REV/`, `refs/main` naming the revision), and
-//! with the `hub` feature a model missing from the cache is downloaded into it.
+//! Model ids (`t5-base`, `google/flan-t5-base`, `openai/clip-vit-base-patch32`) and data set
+//! ids (`hf:nyu-mll/glue/rte`) to local directories: an existing directory is used as it is; an
+//! id resolves through the Hugging Face cache layout (`HUB/models--ORG--NAME/snapshots/REV/`,
+//! `HUB/datasets--ORG--NAME/snapshots/REV/CONFIG/`, `refs/main` naming the revision), and with
+//! the `hub` feature what is missing from the cache is downloaded into it.
 
 use std::path::{Path, PathBuf};
 
@@ -38,23 +39,68 @@ fn is_model_id(spec: &str) -> bool {
         })
 }
 
-/// The snapshot directory of `id` in the cache `hub`, if it is there: the revision `refs/main`
-/// names, else the only snapshot.
-pub fn cached_snapshot(hub: &Path, id: &str) -> Option<PathBuf> {
-    let repo = hub.join(format!("models--{}", id.replace('/', "--")));
+/// The snapshot directory of repository `repo` (`models--ORG--NAME`) in the cache `hub`, if it
+/// is there: the revision `refs/main` names, else the only snapshot; `complete` says whether a
+/// snapshot holds what is needed.
+fn snapshot(hub: &Path, repo: &str, complete: impl Fn(&Path) -> bool) -> Option<PathBuf> {
+    let repo = hub.join(repo);
     let snapshots = repo.join("snapshots");
     if let Ok(rev) = std::fs::read_to_string(repo.join("refs").join("main")) {
         let dir = snapshots.join(rev.trim());
-        if dir.join("config.json").is_file() {
+        if complete(&dir) {
             return Some(dir);
         }
     }
     let mut found: Vec<PathBuf> = std::fs::read_dir(&snapshots)
         .ok()?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.join("config.json").is_file())
+        .filter(|p| complete(p))
         .collect();
     (found.len() == 1).then(|| found.remove(0))
+}
+
+/// The snapshot directory of model `id` in the cache `hub`, if it is there (one with a
+/// `config.json`).
+pub fn cached_snapshot(hub: &Path, id: &str) -> Option<PathBuf> {
+    let repo = format!("models--{}", id.replace('/', "--"));
+    snapshot(hub, &repo, |dir| dir.join("config.json").is_file())
+}
+
+/// The prefix of a data set id in a task's `dir` or in `data`.
+pub const DATASET_PREFIX: &str = "hf:";
+
+/// The directory of data set `spec` (`ORG/NAME` or `ORG/NAME/CONFIG`, without `hf:`): its
+/// configuration's directory in the newest cached snapshot of `datasets--ORG--NAME`, downloaded
+/// there (with the `hub` feature) when missing. Offline, the error names the id, the cache
+/// directory and the command that fetches it.
+pub fn resolve_dataset(spec: &str) -> Result<PathBuf, TrainError> {
+    resolve_dataset_in(spec, &cache_dir())
+}
+
+/// [`resolve_dataset`] with the cache directory `hub`.
+pub fn resolve_dataset_in(spec: &str, hub: &Path) -> Result<PathBuf, TrainError> {
+    let parts: Vec<&str> = spec.split('/').collect();
+    let (id, config) = match parts.as_slice() {
+        [org, name] => (format!("{org}/{name}"), None),
+        [org, name, config] => (format!("{org}/{name}"), Some(*config)),
+        _ => return Err(bad_dataset_id(spec)),
+    };
+    if !is_model_id(&id) || config.is_some_and(|c| !is_model_id(c) || c.contains('/')) {
+        return Err(bad_dataset_id(spec));
+    }
+    let repo = format!("datasets--{}", id.replace('/', "--"));
+    let within = |dir: &Path| config.map_or_else(|| dir.to_path_buf(), |c| dir.join(c));
+    if let Some(dir) = snapshot(hub, &repo, |dir| within(dir).is_dir()) {
+        return Ok(within(&dir));
+    }
+    download_dataset(&id, config, hub).map(|dir| within(&dir))
+}
+
+fn bad_dataset_id(spec: &str) -> TrainError {
+    TrainError::Config(format!(
+        "`{DATASET_PREFIX}{spec}`: a data set id is {DATASET_PREFIX}ORG/NAME or \
+         {DATASET_PREFIX}ORG/NAME/CONFIG (e.g. hf:nyu-mll/glue/rte)"
+    ))
 }
 
 /// The local directory of a model given as a path or a hub id (see the module documentation).
@@ -129,6 +175,70 @@ fn download(id: &str, hub: &Path) -> Result<PathBuf, TrainError> {
     )))
 }
 
+/// The error for data set `id` (configuration `config`) missing from the cache `hub`, and why
+/// it was not downloaded: it names the command that fetches it.
+fn missing_dataset(id: &str, config: Option<&str>, hub: &Path, why: &str) -> TrainError {
+    let include = config.map_or(String::new(), |c| format!(" --include \"{c}/*\""));
+    TrainError::Config(format!(
+        "data set `{id}` is not in the Hugging Face cache {} ({why}); fetch it with \
+         `huggingface-cli download {id} --repo-type dataset{include}` where the hub is \
+         reachable (and copy the cache here), or point the task at its directory",
+        hub.display()
+    ))
+}
+
+/// Downloads the files of `id` (those under `config/` when given) into the cache `hub`;
+/// returns the snapshot directory.
+#[cfg(feature = "hub")]
+fn download_dataset(id: &str, config: Option<&str>, hub: &Path) -> Result<PathBuf, TrainError> {
+    let failed =
+        |what: String| missing_dataset(id, config, hub, &format!("download failed: {what}"));
+    let api = hf_hub::api::sync::ApiBuilder::new()
+        .with_cache_dir(hub.to_path_buf())
+        .with_progress(true)
+        .build()
+        .map_err(|e| failed(e.to_string()))?;
+    let repo = api.dataset(id.to_string());
+    let info = repo.info().map_err(|e| failed(e.to_string()))?;
+    let prefix = config.map_or(String::new(), |c| format!("{c}/"));
+    let files: Vec<&str> = info
+        .siblings
+        .iter()
+        .map(|s| s.rfilename.as_str())
+        .filter(|f| f.starts_with(&prefix))
+        .collect();
+    if files.is_empty() {
+        return Err(failed(format!(
+            "the repository has no files under `{prefix}`"
+        )));
+    }
+    eprintln!(
+        "downloading {} files of {id} into {}",
+        files.len(),
+        hub.display()
+    );
+    let mut snapshot = None;
+    for file in files {
+        let path = repo.get(file).map_err(|e| failed(format!("{file}: {e}")))?;
+        // The snapshot is the file's ancestor above its path within the repository.
+        snapshot = path
+            .ancestors()
+            .nth(file.split('/').count())
+            .map(Path::to_path_buf);
+    }
+    snapshot.ok_or_else(|| failed("bad cache path".into()))
+}
+
+#[cfg(not(feature = "hub"))]
+fn download_dataset(id: &str, config: Option<&str>, hub: &Path) -> Result<PathBuf, TrainError> {
+    Err(missing_dataset(
+        id,
+        config,
+        hub,
+        "this build has no `hub` feature to download it",
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,5 +292,47 @@ mod tests {
             "{err}"
         );
         std::fs::remove_dir_all(&hub).unwrap();
+    }
+
+    #[test]
+    fn data_set_ids_resolve_through_a_cache_laid_out_as_the_hub_lays_it_out() {
+        let hub = tempfile::tempdir().unwrap();
+        let repo = hub.path().join("datasets--nyu-mll--glue");
+        let fixtures =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../pelt-data/tests/fixtures/parquet/rte");
+        for rev in ["1111", "2222"] {
+            let dir = repo.join("snapshots").join(rev).join("rte");
+            std::fs::create_dir_all(&dir).unwrap();
+            for entry in std::fs::read_dir(&fixtures).unwrap() {
+                let path = entry.unwrap().path();
+                std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+            }
+        }
+        std::fs::create_dir_all(repo.join("refs")).unwrap();
+        std::fs::write(repo.join("refs/main"), "2222\n").unwrap();
+        let dir = resolve_dataset_in("nyu-mll/glue/rte", hub.path()).unwrap();
+        assert_eq!(dir, repo.join("snapshots/2222/rte"));
+        let rte = pelt_data::task("rte").unwrap();
+        let (examples, _) = pelt_data::read_split(rte, &dir, "train", &Default::default()).unwrap();
+        assert_eq!(examples.len(), 5);
+        assert_eq!(
+            resolve_dataset_in("nyu-mll/glue", hub.path()).unwrap(),
+            repo.join("snapshots/2222")
+        );
+
+        // What a missing data set's error says (downloads are not tried in tests: no network).
+        let err = missing_dataset("nyu-mll/glue", Some("sst2"), hub.path(), "offline").to_string();
+        assert!(
+            err.contains("`nyu-mll/glue`")
+                && err.contains(&hub.path().display().to_string())
+                && err.contains(
+                    "huggingface-cli download nyu-mll/glue --repo-type dataset --include \"sst2/*\""
+                ),
+            "{err}"
+        );
+        for bad in ["glue", "a/b/c/d", "../x/y", "nyu-mll/glue/../etc"] {
+            let err = resolve_dataset_in(bad, hub.path()).unwrap_err().to_string();
+            assert!(err.contains("a data set id is"), "{bad}: {err}");
+        }
     }
 }

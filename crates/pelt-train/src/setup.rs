@@ -13,7 +13,7 @@ use pelt_t5::{T5Config, T5Model, T5Tokenizer};
 use crate::config::{Backbone, RunConfig};
 use crate::error::TrainError;
 use crate::gradients::stable_param_ids;
-use crate::hub::resolve_model;
+use crate::hub::{DATASET_PREFIX, resolve_dataset, resolve_model};
 use crate::run_dir::RunDir;
 
 /// The run's `tokenizer.json`: the configured file or directory, else the T5 model's own.
@@ -34,6 +34,21 @@ pub(crate) fn tokenizer_file(config: &RunConfig) -> Result<PathBuf, TrainError> 
     })
 }
 
+/// A task's data directory: `dir` under `data`, where either may be a hub data set id
+/// (`hf:nyu-mll/glue/rte`, or `data` `hf:nyu-mll/glue` with `dir` `rte`; docs/data.md).
+fn task_dir(data: &Path, dir: &Path) -> Result<PathBuf, TrainError> {
+    let id = |path: &Path| {
+        path.to_str()
+            .and_then(|p| p.strip_prefix(DATASET_PREFIX))
+            .map(str::to_string)
+    };
+    match (id(data), id(dir)) {
+        (_, Some(spec)) => resolve_dataset(&spec),
+        (Some(spec), None) => resolve_dataset(&format!("{spec}/{}", dir.display())),
+        (None, None) => Ok(data.join(dir)),
+    }
+}
+
 /// Data, tokenizer and batcher of a run.
 pub struct Data {
     /// The mixture, in configuration order (task `i` is row `i` of the task embedding).
@@ -51,10 +66,17 @@ pub fn load_data(config: &RunConfig, run: &Path, device: &Device) -> Result<Data
         seed: config.train.seed,
         ..LoadOptions::default()
     };
+    // Every directory first, so that a data set missing from the hub cache stops the run
+    // before any task is read or any CLIP feature computed.
+    let dirs = config
+        .tasks
+        .iter()
+        .map(|source| task_dir(&config.data, &source.dir))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut tasks = Vec::new();
-    for source in &config.tasks {
+    for (source, dir) in config.tasks.iter().zip(dirs) {
         let spec = pelt_data::task(&source.name)?;
-        let mut data = load_task(spec, &config.data.join(&source.dir), &options)?;
+        let mut data = load_task(spec, &dir, &options)?;
         if config.train.shots > 0 {
             data.train = few_shot(data.train, config.train.shots, config.train.seed);
         }
