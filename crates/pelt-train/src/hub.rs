@@ -126,6 +126,16 @@ pub fn resolve_in(spec: &Path, hub: &Path) -> Result<PathBuf, TrainError> {
     download(&text, hub)
 }
 
+/// The hub client that downloads into the cache `hub`, with a progress bar.
+#[cfg(feature = "hub")]
+fn hub_api(hub: &Path) -> Result<hf_hub::api::sync::Api, String> {
+    hf_hub::api::sync::ApiBuilder::new()
+        .with_cache_dir(hub.to_path_buf())
+        .with_progress(true)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
 #[cfg(feature = "hub")]
 fn download(id: &str, hub: &Path) -> Result<PathBuf, TrainError> {
     let failed = |what: String| {
@@ -136,11 +146,7 @@ fn download(id: &str, hub: &Path) -> Result<PathBuf, TrainError> {
             hub.display()
         ))
     };
-    let api = hf_hub::api::sync::ApiBuilder::new()
-        .with_cache_dir(hub.to_path_buf())
-        .with_progress(true)
-        .build()
-        .map_err(|e| failed(e.to_string()))?;
+    let api = hub_api(hub).map_err(failed)?;
     let repo = api.model(id.to_string());
     let config = repo
         .get("config.json")
@@ -193,11 +199,7 @@ fn missing_dataset(id: &str, config: Option<&str>, hub: &Path, why: &str) -> Tra
 fn download_dataset(id: &str, config: Option<&str>, hub: &Path) -> Result<PathBuf, TrainError> {
     let failed =
         |what: String| missing_dataset(id, config, hub, &format!("download failed: {what}"));
-    let api = hf_hub::api::sync::ApiBuilder::new()
-        .with_cache_dir(hub.to_path_buf())
-        .with_progress(true)
-        .build()
-        .map_err(|e| failed(e.to_string()))?;
+    let api = hub_api(hub).map_err(failed)?;
     let repo = api.dataset(id.to_string());
     let info = repo.info().map_err(|e| failed(e.to_string()))?;
     let prefix = config.map_or(String::new(), |c| format!("{c}/"));

@@ -121,12 +121,13 @@ impl DataParallel {
             .map_err(|e| TrainError::Config(format!("label counts: {e:?}")))?;
         let total = tokens.iter().sum::<i64>().max(1) as f64;
         let mut jobs = Vec::new();
+        let mut moved = Vec::new();
         for (k, range) in split_rows(rows, self.workers.len()).into_iter().enumerate() {
             if range.is_empty() {
                 continue;
             }
             let device = self.workers[k].device.clone();
-            let replica = self.replica(model, k)?;
+            let replica = self.replica(model, k, &mut moved)?;
             let share = tokens[range.clone()].iter().sum::<i64>() as f64 / total;
             let part_input = input.rows(range.clone(), &device);
             let part_labels = labels.clone().slice(range).to_device(&device);
@@ -175,14 +176,29 @@ impl DataParallel {
     /// model's own on the main device) and fresh leaves of the main model's trainable values,
     /// its own so that two workers' graphs never share a node. Fails with the worker's name
     /// when its device cannot take the model.
-    fn replica(&mut self, model: &PeltModel, k: usize) -> Result<PeltModel, TrainError> {
+    /// `moved` keeps the trainable values already moved to a device during this micro-batch, so
+    /// several workers on one device share one transfer.
+    fn replica(
+        &mut self,
+        model: &PeltModel,
+        k: usize,
+        moved: &mut Vec<(Device, TensorContainer<ParamId>)>,
+    ) -> Result<PeltModel, TrainError> {
         let device = self.workers[k].device.clone();
-        let moved = catch_unwind(AssertUnwindSafe(|| {
-            let mut trainable = Trainable {
-                device: &device,
-                values: TensorContainer::new(),
+        let replica = catch_unwind(AssertUnwindSafe(|| {
+            let index = match moved.iter().position(|(d, _)| *d == device) {
+                Some(index) => index,
+                None => {
+                    let mut trainable = Trainable {
+                        device: &device,
+                        values: TensorContainer::new(),
+                    };
+                    model.visit(&mut trainable);
+                    moved.push((device.clone(), trainable.values));
+                    moved.len() - 1
+                }
             };
-            model.visit(&mut trainable);
+            let values = &moved[index].1;
             let base = if device == self.main {
                 model.clone()
             } else if let Some((_, base)) = self.bases.iter().find(|(d, _)| *d == device) {
@@ -192,9 +208,9 @@ impl DataParallel {
                 self.bases.push((device.clone(), base.clone()));
                 base
             };
-            base.map(&mut Refresh(&trainable.values))
+            base.map(&mut Refresh(values))
         }));
-        moved.map_err(|panic| worker_failed(&self.workers[k].name, k, panic.as_ref()))
+        replica.map_err(|panic| worker_failed(&self.workers[k].name, k, panic.as_ref()))
     }
 }
 
