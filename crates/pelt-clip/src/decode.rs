@@ -15,34 +15,59 @@ pub(crate) fn decode_image(
     max_side: u32,
     max_alloc: u64,
 ) -> Result<DynamicImage, ClipError> {
-    let too_large = |reason: String| ClipError::ImageTooLarge {
-        path: path.to_path_buf(),
-        reason,
-        max_side,
-        max_alloc,
-    };
-    let undecodable = |reason: String| ClipError::Image {
-        path: path.to_path_buf(),
-        reason,
-    };
     let io = |source| ClipError::Io {
         path: path.to_path_buf(),
         source,
     };
     let size = std::fs::metadata(path).map_err(io)?.len();
     if size > max_alloc {
-        return Err(too_large(format!("the file alone is {size} bytes")));
+        return Err(ClipError::ImageTooLarge {
+            path: path.to_path_buf(),
+            reason: format!("the file alone is {size} bytes"),
+            max_side,
+            max_alloc,
+        });
     }
     let bytes = std::fs::read(path).map_err(io)?;
-    if bytes.is_empty() {
-        return Err(undecodable("the file is empty".into()));
+    decode_bytes(&bytes, path, max_side, max_alloc)
+}
+
+/// Decodes an image held in memory exactly as [`decode_image`] decodes a file with these bytes
+/// (an image stored inside a Parquet file); `name` says where the bytes came from in errors.
+pub(crate) fn decode_bytes(
+    bytes: &[u8],
+    name: &Path,
+    max_side: u32,
+    max_alloc: u64,
+) -> Result<DynamicImage, ClipError> {
+    let too_large = |reason: String| ClipError::ImageTooLarge {
+        path: name.to_path_buf(),
+        reason,
+        max_side,
+        max_alloc,
+    };
+    let undecodable = |reason: String| ClipError::Image {
+        path: name.to_path_buf(),
+        reason,
+    };
+    if bytes.len() as u64 > max_alloc {
+        return Err(too_large(format!(
+            "the data alone is {} bytes",
+            bytes.len()
+        )));
     }
-    let mut reader = ImageReader::new(Cursor::new(&bytes[..]))
+    if bytes.is_empty() {
+        return Err(undecodable("the data is empty".into()));
+    }
+    let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
-        .map_err(io)?;
+        .map_err(|source| ClipError::Io {
+            path: name.to_path_buf(),
+            source,
+        })?;
     // zune-jpeg (behind `image`) decodes a truncated JPEG without complaint, filling the
     // missing part with grey; Pillow refuses it ("image file is truncated"), and so do we.
-    if reader.format() == Some(ImageFormat::Jpeg) && !jpeg_is_complete(&bytes) {
+    if reader.format() == Some(ImageFormat::Jpeg) && !jpeg_is_complete(bytes) {
         return Err(undecodable(
             "truncated JPEG: the data ends before the end-of-image marker".into(),
         ));

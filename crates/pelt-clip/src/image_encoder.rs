@@ -7,7 +7,7 @@ use burn::prelude::*;
 use crate::cache::write_cache;
 use crate::error::ClipError;
 use crate::model::ClipVisionModel;
-use crate::preprocess::ClipImageProcessor;
+use crate::preprocess::{ClipImageProcessor, EncodedImage};
 
 /// A frozen CLIP vision model with its image processor, encoding image files in batches.
 #[derive(Debug)]
@@ -39,11 +39,33 @@ impl ImageEncoder {
         paths: &[P],
         batch_size: usize,
     ) -> Result<Vec<Tensor<2>>, ClipError> {
-        let mut features = Vec::with_capacity(paths.len());
-        for chunk in paths.chunks(batch_size.max(1)) {
-            let pixels = self.processor.preprocess_files(chunk, &self.device)?;
+        self.encode_batches(paths, batch_size, |chunk| {
+            self.processor.preprocess_files(chunk, &self.device)
+        })
+    }
+
+    /// [`Self::encode_files`] for images held in memory (stored in Parquet files): the same
+    /// decoding and preprocessing, so the same bytes give the same features.
+    pub fn encode_encoded(
+        &self,
+        images: &[EncodedImage],
+        batch_size: usize,
+    ) -> Result<Vec<Tensor<2>>, ClipError> {
+        self.encode_batches(images, batch_size, |chunk| {
+            self.processor.preprocess_encoded(chunk, &self.device)
+        })
+    }
+
+    fn encode_batches<T>(
+        &self,
+        items: &[T],
+        batch_size: usize,
+        pixels: impl Fn(&[T]) -> Result<Tensor<4>, ClipError>,
+    ) -> Result<Vec<Tensor<2>>, ClipError> {
+        let mut features = Vec::with_capacity(items.len());
+        for chunk in items.chunks(batch_size.max(1)) {
             // [batch, patches, hidden]
-            let patches = self.model.forward(pixels).patches();
+            let patches = self.model.forward(pixels(chunk)?).patches();
             let [batch, num_patches, hidden] = patches.dims();
             for i in 0..batch {
                 features.push(
@@ -126,6 +148,38 @@ mod tests {
                 .fold(0.0, f32::max);
             assert!(diff < 1e-5, "{path}: {diff}");
         }
+    }
+
+    #[test]
+    fn bytes_in_memory_encode_as_the_same_file_does() {
+        let device = Device::default();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let paths = write_images(dir.path());
+        let encoder = tiny_encoder(&device);
+        let from_files = encoder.encode_files(&paths, 2).expect("encode files");
+        let images: Vec<EncodedImage> = paths
+            .iter()
+            .map(|p| EncodedImage {
+                name: format!("{p}#in memory").into(),
+                bytes: std::fs::read(p).expect("read"),
+            })
+            .collect();
+        let from_bytes = encoder.encode_encoded(&images, 2).expect("encode bytes");
+        for (a, b) in from_files.iter().zip(&from_bytes) {
+            assert_eq!(a.to_data(), b.to_data());
+        }
+        let broken = EncodedImage {
+            name: "train-00000-of-00001.parquet#row 3".into(),
+            bytes: b"\x89PNG\r\n\x1a\nnot really".to_vec(),
+        };
+        let error = encoder
+            .encode_encoded(&[broken], 1)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("train-00000-of-00001.parquet#row 3"),
+            "{error}"
+        );
     }
 
     #[test]

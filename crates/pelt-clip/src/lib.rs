@@ -9,7 +9,7 @@
 //!   with a visual projection, `image_embeds` `[batch, projection_dim]`.
 //! - [`ClipImageProcessor`] reproduces `CLIPImageProcessor` (decode within limits, RGB,
 //!   Pillow-exact bicubic resize, centre crop, normalise) and preprocesses batches in parallel.
-//! - [`ImageEncoder`] encodes image files in batches and writes the feature cache
+//! - [`ImageEncoder`] encodes image files (or [`EncodedImage`]s held in memory) in batches and writes the feature cache
 //!   ([`write_cache`]; one safetensors tensor `[patches, hidden]` per image path), which
 //!   `pelt_data::FeatureCache` reads.
 
@@ -35,6 +35,7 @@ pub use error::ClipError;
 pub use image_encoder::ImageEncoder;
 pub use model::{ClipVisionModel, ClipVisionOutput};
 pub use preprocess::{
-    CLIP_MEAN, CLIP_STD, ClipImageProcessor, DEFAULT_MAX_ALLOC, DEFAULT_MAX_SIDE, PixelValues,
+    CLIP_MEAN, CLIP_STD, ClipImageProcessor, DEFAULT_MAX_ALLOC, DEFAULT_MAX_SIDE, EncodedImage,
+    PixelValues,
 };
 pub use weights::{load_vision_model, load_weights};

@@ -5,13 +5,13 @@
 //! the shortest side to `shortest_edge` (bicubic, see [`crate::resample`]), centre crop,
 //! rescale by 1/255 (in f64, then f32) and normalise `(x - mean) / std` in f32.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use image::{DynamicImage, RgbImage};
 use rayon::prelude::*;
 
-use crate::decode::{decode_image, to_rgb8};
+use crate::decode::{decode_bytes, decode_image, to_rgb8};
 use crate::error::ClipError;
 use crate::resample::resize_bicubic;
 
@@ -34,6 +34,16 @@ pub struct PixelValues {
     pub width: usize,
     /// Channel-major values, `3 * height * width` of them.
     pub data: Vec<f32>,
+}
+
+/// An image file's bytes held in memory (an image stored inside a Parquet file), with the name
+/// that identifies it in errors (`shard.parquet#row 7, column image`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncodedImage {
+    /// Where the bytes came from.
+    pub name: PathBuf,
+    /// The encoded file (PNG, JPEG, ...), format guessed from its content.
+    pub bytes: Vec<u8>,
 }
 
 /// CLIP's image processor: the same outputs as transformers' `CLIPImageProcessor`.
@@ -71,6 +81,12 @@ impl ClipImageProcessor {
         decode_image(path.as_ref(), self.max_side, self.max_alloc)
     }
 
+    /// Decodes an image held in memory exactly as [`Self::decode`] decodes a file with the
+    /// same bytes.
+    pub fn decode_encoded(&self, image: &EncodedImage) -> Result<DynamicImage, ClipError> {
+        decode_bytes(&image.bytes, &image.name, self.max_side, self.max_alloc)
+    }
+
     /// Decodes and preprocesses one image file.
     pub fn preprocess_file(&self, path: impl AsRef<Path>) -> Result<PixelValues, ClipError> {
         Ok(self.preprocess(&self.decode(path)?))
@@ -84,9 +100,27 @@ impl ClipImageProcessor {
         paths: &[P],
         device: &Device,
     ) -> Result<Tensor<4>, ClipError> {
-        let images: Vec<PixelValues> = paths
+        self.preprocess_all(paths, |path| self.decode(path), device)
+    }
+
+    /// [`Self::preprocess_files`] for images held in memory.
+    pub fn preprocess_encoded(
+        &self,
+        images: &[EncodedImage],
+        device: &Device,
+    ) -> Result<Tensor<4>, ClipError> {
+        self.preprocess_all(images, |image| self.decode_encoded(image), device)
+    }
+
+    fn preprocess_all<T: Sync>(
+        &self,
+        items: &[T],
+        decode: impl Fn(&T) -> Result<DynamicImage, ClipError> + Sync,
+        device: &Device,
+    ) -> Result<Tensor<4>, ClipError> {
+        let images: Vec<PixelValues> = items
             .par_iter()
-            .map(|path| self.preprocess_file(path))
+            .map(|item| decode(item).map(|image| self.preprocess(&image)))
             .collect::<Result<_, _>>()?;
         Ok(self.to_tensor(images, device))
     }

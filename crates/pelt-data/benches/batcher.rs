@@ -11,6 +11,10 @@
 //!   epoch on a data set of this size, memo filling as it goes.
 //!
 //! The issue asks for at least 20,000 examples per second on one core.
+//!
+//! Reader throughput, the step before batching: `read_split` of the same 4,000 rows from the
+//! bundled JSON Lines file and from its Parquet version (`tests/fixtures/parquet/pd-next/`,
+//! written by `tests/fixtures/gen_parquet.py`; one snappy shard as the hub stores GLUE's).
 //! Run: `cargo bench -p pelt-data`.
 
 #![allow(clippy::unwrap_used)]
@@ -80,6 +84,32 @@ fn bench_batcher(c: &mut Criterion) {
             }
         });
     });
+    group.finish();
+
+    let mut group = c.benchmark_group("reader");
+    group.throughput(Throughput::Elements(examples.len() as u64));
+    group.sample_size(10);
+    let parquet = repo().join("crates/pelt-data/tests/fixtures/parquet/pd-next");
+    for (name, dir) in [
+        ("jsonl_pd_next_4000", repo().join("datasets/text/pd-next")),
+        ("parquet_pd_next_4000", parquet),
+    ] {
+        let read = || {
+            read_split(
+                task("pd-next").unwrap(),
+                &dir,
+                "train",
+                &LoadOptions::default(),
+            )
+            .unwrap()
+            .0
+        };
+        assert!(
+            read() == examples,
+            "{name}: not the examples of the JSON Lines file"
+        );
+        group.bench_function(name, |b| b.iter(|| black_box(read())));
+    }
     group.finish();
 }
 

@@ -12,6 +12,7 @@ use tokenizers::Tokenizer;
 use crate::batch::{Batch, VisualInput};
 use crate::error::{DataError, Result};
 use crate::features::FeatureCache;
+use crate::image::ImageRef;
 use crate::load_task::TaskData;
 use crate::record::Example;
 use crate::sampler::BatchPlan;
@@ -255,10 +256,20 @@ impl Batcher {
             return Ok(None);
         }
         let Some(cache) = &self.features else {
+            let path = |root: &Path, image: &ImageRef| match image {
+                ImageRef::File(file) => Ok(root.join(file)),
+                ImageRef::Embedded(e) => Err(DataError::Parquet {
+                    path: e.shard.to_path_buf(),
+                    reason: format!(
+                        "{image} is stored in the file, not beside it: embedded images are \
+                         read through the CLIP feature cache (`Batcher::with_features`)"
+                    ),
+                }),
+            };
             let paths = rows
                 .iter()
-                .map(|r| r.example.images.iter().map(|i| r.root.join(i)).collect())
-                .collect();
+                .map(|r| r.example.images.iter().map(|i| path(r.root, i)).collect())
+                .collect::<Result<_>>()?;
             return Ok(Some(VisualInput::Paths(paths)));
         };
         let hidden = cache.hidden();
@@ -267,7 +278,7 @@ impl Batcher {
             let mut feats = Vec::new();
             let mut which = Vec::new();
             for (k, image) in row.example.images.iter().enumerate() {
-                let patches = cache.append(image, &row.example.id, &mut feats)?;
+                let patches = cache.append(image.key(), &row.example.id, &mut feats)?;
                 which.extend(std::iter::repeat_n(k as i64, patches));
             }
             per_row.push((feats, which));

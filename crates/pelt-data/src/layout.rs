@@ -40,6 +40,78 @@ pub struct ImageField {
     pub template: &'static str,
 }
 
+/// What to read from the columns of a data set's Parquet files on the Hugging Face hub. Every
+/// other string column is a text field under its own name, as in [`Layout::Jsonl`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParquetColumns {
+    /// The directory of a split's shards under the root, `{}` replaced by the hub's split name
+    /// (`""`: the root itself; GQA: `"{}_balanced_instructions"`).
+    pub dir: &'static str,
+    /// Splits the hub names otherwise: `(ours, the hub's)`, e.g. `("val", "validation")`.
+    pub splits: &'static [(&'static str, &'static str)],
+    /// Where the target comes from.
+    pub target: ParquetTarget,
+    /// Template fields read from a column of another name: `(field, column)`.
+    pub renames: &'static [(&'static str, &'static str)],
+    /// The row's images, in order.
+    pub images: &'static [ImageColumn],
+}
+
+/// The target columns of a Parquet layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParquetTarget {
+    /// One label column; integers map through its `ClassLabel` names when the file's
+    /// `huggingface` metadata has them.
+    Label(&'static str),
+    /// A label column and a column of reference answers (VQA's `multiple_choice_answer` and
+    /// `answers`): a list of strings, or of structs whose `answer` field is one.
+    Answers {
+        /// The label column.
+        label: &'static str,
+        /// The list of reference answers.
+        answers: &'static str,
+    },
+    /// A list of captions: in `train` one example per caption, in other splits one example per
+    /// row with every caption as a reference (as [`Layout::Karpathy`]).
+    Captions(&'static str),
+}
+
+/// Where a Parquet row's image is stored: always `datasets`' `Image` feature, a `{bytes, path}`
+/// struct.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageColumn {
+    /// In a column of the row itself.
+    Cell(&'static str),
+    /// In another set of shards, found by id (GQA's `*_balanced_images` configurations): the
+    /// row's column `by` holds the id, the rows of `dir` (`{}` replaced by the hub's split name)
+    /// have it in column `id` and the picture in column `image`.
+    Joined {
+        /// The row's id column.
+        by: &'static str,
+        /// The image shards' directory under the root.
+        dir: &'static str,
+        /// The image shards' id column.
+        id: &'static str,
+        /// The image shards' image column.
+        image: &'static str,
+    },
+}
+
+impl ParquetColumns {
+    /// The hub's name of our split `split`.
+    pub fn hub_split<'a>(&self, split: &'a str) -> &'a str {
+        self.splits
+            .iter()
+            .find(|(ours, _)| *ours == split)
+            .map_or(split, |(_, hub)| hub)
+    }
+
+    /// The directory of `split`'s shards under `root`.
+    pub fn split_dir(&self, root: &Path, split: &str) -> PathBuf {
+        root.join(self.dir.replace("{}", self.hub_split(split)))
+    }
+}
+
 /// Every layout a task can be read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layout {
@@ -56,12 +128,9 @@ pub enum Layout {
         image: Option<ImageField>,
     },
     /// Parquet shards as the Hugging Face hub stores a dataset configuration
-    /// (`<split>-NNNNN-of-NNNNN.parquet`, read in order as one split), with the data set's own
-    /// column names: rows are read as `Jsonl` lines are.
-    Parquet {
-        /// The label column.
-        label: &'static str,
-    },
+    /// (`<split>-NNNNN-of-NNNNN[-HASH].parquet`, read in order as one split), with the data set's
+    /// own column names: rows are read as `Jsonl` lines are.
+    Parquet(ParquetColumns),
     /// VQA v2 / OK-VQA: question and annotation JSON files, COCO images
     /// `<split>2014/COCO_<split>2014_<12-digit id>.jpg`.
     Vqa {
@@ -97,7 +166,10 @@ impl Layout {
             }
             Self::Jsonl { file, .. } => vec![PathBuf::from(file.replace("{}", split))],
             // The name of a one-shard split; any `<split>-NNNNN-of-NNNNN.parquet` set is read.
-            Self::Parquet { .. } => vec![PathBuf::from(format!("{split}-00000-of-00001.parquet"))],
+            Self::Parquet(columns) => vec![columns.split_dir(Path::new(""), split).join(format!(
+                "{}-00000-of-00001.parquet",
+                columns.hub_split(split)
+            ))],
             Self::Vqa {
                 questions,
                 annotations,
@@ -117,11 +189,32 @@ impl Layout {
     pub fn present(&self, root: &Path, split: &str) -> bool {
         match self {
             // Some shards are enough: an incomplete set is then read, and refused naming the gap.
-            Self::Parquet { .. } => {
-                !matches!(reader::parquet::shards(root, split), Ok(shards) if shards.is_empty())
+            Self::Parquet(columns) => {
+                let (dir, split) = (columns.split_dir(root, split), columns.hub_split(split));
+                !matches!(reader::parquet::shards(&dir, split), Ok(shards) if shards.is_empty())
             }
             _ => self.files(split).iter().all(|f| root.join(f).exists()),
         }
+    }
+
+    /// Whether the file at `relative` (under the root) is one this layout reads for `split`.
+    pub fn reads(&self, split: &str, relative: &Path) -> bool {
+        let Self::Parquet(columns) = self else {
+            return self.files(split).iter().any(|f| f == relative);
+        };
+        let hub = columns.hub_split(split);
+        let shard = |dir: &str| {
+            relative.parent() == Some(Path::new(&dir.replace("{}", hub)))
+                && relative
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| reader::parquet::is_shard(n, hub))
+        };
+        shard(columns.dir)
+            || columns
+                .images
+                .iter()
+                .any(|image| matches!(image, ImageColumn::Joined { dir, .. } if shard(dir)))
     }
 
     /// Reads the records of one official split.
@@ -136,7 +229,7 @@ impl Layout {
             Self::Jsonl { label, image, .. } => {
                 reader::jsonl::read(reading, &files[0], label, *image)
             }
-            Self::Parquet { label } => reader::parquet::read(reading, split, label, None),
+            Self::Parquet(columns) => reader::parquet::read(reading, split, columns),
             Self::Vqa { .. } => reader::vqa::read(reading, &files[0], &files[1], split),
             Self::Gqa => reader::gqa::read(reading, &files[0]),
             Self::Nlvr2 => reader::nlvr2::read(reading, &files[0], split),

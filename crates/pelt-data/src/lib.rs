@@ -2,8 +2,8 @@
 //!
 //! - [`registry`]: every task with its exact text-to-text format ([`TaskSpec`]); [`task`] looks
 //!   one up by name.
-//! - [`load_task`] reads a task in the format users have (GLUE TSV, Hugging Face JSON Lines,
-//!   VQA v2, GQA, NLVR2, Karpathy captions, easy-VQA) and makes the spec's splits.
+//! - [`load_task`] reads a task in the format users have (GLUE TSV, Hugging Face JSON Lines
+//!   and Parquet, VQA v2, GQA, NLVR2, Karpathy captions, easy-VQA) and makes the spec's splits.
 //! - [`TemperatureSampler`] picks the task (or tasks) of every batch; [`Batcher`] tokenises and
 //!   pads into a [`Batch`] of plain row-major arrays; [`Loader`] runs batching in worker threads.
 //! - [`PretrainCorpus`] and [`SpanCorruption`]: T5's span-corruption pretraining data.
@@ -21,6 +21,7 @@ mod batcher;
 mod error;
 mod features;
 mod few_shot;
+mod image;
 mod layout;
 mod load_task;
 pub mod metrics;
@@ -42,10 +43,12 @@ pub use batcher::{Batcher, BatcherConfig, Row, TruncationStats};
 pub use error::{DataError, Result};
 pub use features::FeatureCache;
 pub use few_shot::few_shot;
-pub use layout::{Column, GlueTsv, ImageField, Layout};
+pub use image::{Embedded, ImageRef};
+pub use layout::{Column, GlueTsv, ImageColumn, ImageField, Layout, ParquetColumns, ParquetTarget};
 pub use load_task::{LoadOptions, TaskData, detect_layout, load_task, read_split};
 pub use prefetch::{Loader, LoaderConfig};
 pub use pretrain::PretrainCorpus;
+pub use reader::parquet::read_embedded_images;
 pub use record::{Example, Origin, RawLabel, Record};
 pub use registry::task;
 pub use sampler::{BatchPlan, SamplerConfig, TemperatureSampler};

@@ -4,6 +4,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use crate::error::{DataError, Result};
+use crate::image::ImageRef;
 use crate::layout::Layout;
 use crate::reader::Reading;
 use crate::record::Example;
@@ -95,7 +96,12 @@ pub fn read_split(
     let mut examples = Vec::with_capacity(records.len());
     for record in records {
         if options.check_images {
+            // An embedded image is in the file already read; its bytes are decoded with the
+            // features, and an undecodable one is named there.
             for image in &record.images {
+                let ImageRef::File(image) = image else {
+                    continue;
+                };
                 if seen_images.contains(image) {
                     continue;
                 }

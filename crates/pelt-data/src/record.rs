@@ -4,6 +4,8 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::image::ImageRef;
+
 /// Where a row came from: named in every error about it.
 #[derive(Debug, Clone)]
 pub struct Origin {
@@ -48,8 +50,8 @@ pub struct Record {
     pub label: Option<RawLabel>,
     /// All reference answers or captions (VQA: the ten annotator answers), possibly empty.
     pub answers: Vec<String>,
-    /// Image paths relative to the dataset root, in order (NLVR2: left, right).
-    pub images: Vec<String>,
+    /// The row's images, in order (NLVR2: left, right).
+    pub images: Vec<ImageRef>,
     /// File and line.
     pub origin: Origin,
 }
@@ -86,6 +88,6 @@ pub struct Example {
     /// Every acceptable reference for evaluation (VQA: ten answers; captions: all captions;
     /// classification: just the target).
     pub references: Vec<String>,
-    /// Image paths relative to the dataset root (empty for text tasks).
-    pub images: Vec<String>,
+    /// The example's images, in order (empty for text tasks).
+    pub images: Vec<ImageRef>,
 }

@@ -6,7 +6,9 @@
 //! strings.
 
 use crate::error::{DataError, Result};
-use crate::layout::{Column, GlueTsv, ImageField, Layout};
+use crate::layout::{
+    Column, GlueTsv, ImageColumn, ImageField, Layout, ParquetColumns, ParquetTarget,
+};
 use crate::task::LabelKind::{self, Classes, Score, Text, Words};
 use crate::task::Metric::{
     self, Accuracy, CiderD, ExactMatch, F1, Matthews, Pearson, Spearman, VqaAccuracy,
@@ -52,7 +54,66 @@ const fn official(validation: &'static str, test: &'static str) -> SplitPolicy {
 // ---- layouts ----
 const JSONL: Layout = jsonl("label");
 /// The hub's Parquet shards of the same data set (`nyu-mll/glue`'s `<task>/` directories).
-const PARQUET: Layout = Layout::Parquet { label: "label" };
+const PARQUET: Layout = Layout::Parquet(ParquetColumns {
+    dir: "",
+    splits: &[],
+    target: ParquetTarget::Label("label"),
+    renames: &[],
+    images: &[],
+});
+// The vision-and-language sets as the hub repositories of docs/data.md store them ("Parquet").
+/// `lmms-lab/VQAv2` (`data/`): `validation`, `testdev` and `test` shards; no `train`.
+const VQA_PARQUET: Layout = Layout::Parquet(ParquetColumns {
+    dir: "",
+    splits: &[("val", "validation")],
+    target: ParquetTarget::Answers {
+        label: "multiple_choice_answer",
+        answers: "answers",
+    },
+    renames: &[],
+    images: &[ImageColumn::Cell("image")],
+});
+/// `lmms-lab/GQA`: questions in `<split>_balanced_instructions/`, their images in
+/// `<split>_balanced_images/` (joined by image id).
+const GQA_PARQUET: Layout = Layout::Parquet(ParquetColumns {
+    dir: "{}_balanced_instructions",
+    splits: &[],
+    target: ParquetTarget::Label("answer"),
+    renames: &[],
+    images: &[ImageColumn::Joined {
+        by: "imageId",
+        dir: "{}_balanced_images",
+        id: "id",
+        image: "image",
+    }],
+});
+/// `lmms-lab/NLVR2` (`data/`): `balanced_dev`, `balanced_test_public`, ... shards; no `train`.
+const NLVR2_PARQUET: Layout = Layout::Parquet(ParquetColumns {
+    dir: "",
+    splits: &[("dev", "balanced_dev"), ("test1", "balanced_test_public")],
+    target: ParquetTarget::Label("answer"),
+    renames: &[("sentence", "question")],
+    images: &[
+        ImageColumn::Cell("left_image"),
+        ImageColumn::Cell("right_image"),
+    ],
+});
+/// `lmms-lab/COCO-Caption` (`data/`): COCO 2014 `val` and `test`, not the Karpathy split.
+const COCO_PARQUET: Layout = Layout::Parquet(ParquetColumns {
+    dir: "",
+    splits: &[],
+    target: ParquetTarget::Captions("answer"),
+    renames: &[],
+    images: &[ImageColumn::Cell("image")],
+});
+/// `sedrickkeh/snli-ve` (`data/`): `train`, `validation`, `test`; the label a `ClassLabel`.
+const SNLI_VE_PARQUET: Layout = Layout::Parquet(ParquetColumns {
+    dir: "",
+    splits: &[("dev", "validation")],
+    target: ParquetTarget::Label("label"),
+    renames: &[("sentence2", "hypothesis")],
+    images: &[ImageColumn::Cell("image")],
+});
 const fn jsonl(label: &'static str) -> Layout {
     Layout::Jsonl {
         file: "{}.jsonl",
@@ -138,20 +199,20 @@ pub static TASKS: &[TaskSpec] = &[
          &[jsonl("coarse_label")], 0),
     // ---- vision and language ----
     spec("vqa", "question: {question}", Text, &[VqaAccuracy], hold_out("val"),
-         &[vqa("v2_OpenEnded_mscoco_{}2014_questions.json", "v2_mscoco_{}2014_annotations.json")], 1),
+         &[vqa("v2_OpenEnded_mscoco_{}2014_questions.json", "v2_mscoco_{}2014_annotations.json"), VQA_PARQUET], 1),
     spec("okvqa", "question: {question}", Text, &[VqaAccuracy], hold_out("val"),
          &[vqa("OpenEnded_mscoco_{}2014_questions.json", "mscoco_{}2014_annotations.json")], 1),
-    spec("gqa", "question: {question}", Text, &[ExactMatch], official("val", "testdev"), &[Layout::Gqa], 1),
-    spec("nlvr2", "statement: {sentence}", Words(&["false", "true"]), &[Accuracy], official("dev", "test1"), &[Layout::Nlvr2], 2),
-    spec("coco", "caption:", Text, &[CiderD], official("val", "test"), &[Layout::Karpathy { file: "dataset_coco.json" }], 1),
+    spec("gqa", "question: {question}", Text, &[ExactMatch], official("val", "testdev"), &[Layout::Gqa, GQA_PARQUET], 1),
+    spec("nlvr2", "statement: {sentence}", Words(&["false", "true"]), &[Accuracy], official("dev", "test1"), &[Layout::Nlvr2, NLVR2_PARQUET], 2),
+    spec("coco", "caption:", Text, &[CiderD], official("val", "test"), &[Layout::Karpathy { file: "dataset_coco.json" }, COCO_PARQUET], 1),
     spec("snli-ve", "hypothesis: {sentence2}", Words(&["entailment", "neutral", "contradiction"]), &[Accuracy],
-         official("dev", "test"), &[SNLI_VE], 1),
+         official("dev", "test"), &[SNLI_VE, SNLI_VE_PARQUET], 1),
     // ---- bundled demo tasks (datasets/) ----
     spec("easy-vqa", "question: {question}", Text, &[ExactMatch], hold_out("test"), &[Layout::EasyVqa], 1),
     spec("easy-vqa-caption", "caption:", Text, &[CiderD], official("val", "test"), &[Layout::Karpathy { file: "captions.json" }], 1),
     spec("pd-source", "sentence: {sentence}", Classes(&["moby-dick", "state-of-the-union"]), &[Accuracy],
-         official("validation", "test"), &[JSONL], 0),
-    spec("pd-next", PAIR, Classes(&["not_next", "next"]), &[F1, Accuracy], official("validation", "test"), &[JSONL], 0),
+         official("validation", "test"), &[JSONL, PARQUET], 0),
+    spec("pd-next", PAIR, Classes(&["not_next", "next"]), &[F1, Accuracy], official("validation", "test"), &[JSONL, PARQUET], 0),
 ];
 
 /// The task called `name`; an unknown name is an error listing every known one.
@@ -225,12 +286,34 @@ mod tests {
     }
 
     #[test]
+    fn a_download_fetches_the_files_the_task_reads_and_no_others() {
+        let gqa = task("gqa").unwrap();
+        assert!(gqa.reads("train_balanced_instructions/train-00000-of-00001.parquet"));
+        assert!(gqa.reads("train_balanced_images/train-00003-of-00021.parquet"));
+        assert!(gqa.reads("testdev_balanced_images/testdev-00000-of-00001.parquet"));
+        assert!(!gqa.reads("train_all_instructions/train-00000-of-00040.parquet"));
+        assert!(!gqa.reads("challenge_balanced_images/challenge-00000-of-00001.parquet"));
+        assert!(!gqa.reads("README.md"));
+        let rte = task("rte").unwrap();
+        assert!(rte.reads("train-00000-of-00001.parquet"));
+        assert!(rte.reads("validation-00000-of-00001.parquet"));
+        assert!(rte.reads("dev.tsv"));
+        // RTE's test set is half of the official validation split: the hub's `test` is unread.
+        assert!(!rte.reads("test-00000-of-00001.parquet"));
+        let nlvr2 = task("nlvr2").unwrap();
+        assert!(nlvr2.reads("balanced_dev-00000-of-00001-54ed883ce96f619e.parquet"));
+        assert!(!nlvr2.reads("unbalanced_dev-00000-of-00002-0123abcd.parquet"));
+    }
+
+    #[test]
     fn image_tasks_read_images_and_text_tasks_do_not() {
         for t in TASKS {
             let image_layout = t.layouts.iter().any(|l| {
                 !matches!(
                     l,
-                    Layout::GlueTsv(_) | Layout::Jsonl { image: None, .. } | Layout::Parquet { .. }
+                    Layout::GlueTsv(_)
+                        | Layout::Jsonl { image: None, .. }
+                        | Layout::Parquet(ParquetColumns { images: [], .. })
                 )
             });
             assert_eq!(image_layout, t.images > 0, "{}", t.name);

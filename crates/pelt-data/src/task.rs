@@ -1,5 +1,7 @@
 //! What defines a task: its source template, label set, metrics, split policy and file layouts.
 
+use std::path::Path;
+
 use crate::error::{DataError, Result};
 use crate::layout::Layout;
 use crate::record::{Example, RawLabel, Record};
@@ -106,7 +108,29 @@ pub struct TaskSpec {
     pub images: usize,
 }
 
+impl SplitPolicy {
+    /// The official splits this policy reads: `train` and its validation and test sources.
+    pub fn official_splits(&self) -> Vec<&'static str> {
+        match *self {
+            Self::HalveValidation { validation } => vec!["train", validation],
+            Self::HoldOutTrain { test, .. } => vec!["train", test],
+            Self::Official { validation, test } => vec!["train", validation, test],
+        }
+    }
+}
+
 impl TaskSpec {
+    /// Whether some layout of the task reads the file at `relative` (a path under the task's
+    /// directory, `/`-separated) for one of its splits: what a download of the task fetches.
+    pub fn reads(&self, relative: &str) -> bool {
+        let splits = self.split.official_splits();
+        self.layouts.iter().any(|layout| {
+            splits
+                .iter()
+                .any(|split| layout.reads(split, Path::new(relative)))
+        })
+    }
+
     /// Renders the source template with the record's fields.
     ///
     /// A template field missing from the record is a malformed row, reported with file and line.

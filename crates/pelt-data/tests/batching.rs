@@ -24,7 +24,7 @@ fn example(source: &str, target: &str, images: &[&str]) -> Example {
         source: source.to_owned(),
         target: target.to_owned(),
         references: vec![target.to_owned()],
-        images: images.iter().map(|s| (*s).to_owned()).collect(),
+        images: images.iter().map(|&s| s.into()).collect(),
     }
 }
 

@@ -50,6 +50,35 @@ fn parquet_jsonl_and_tsv_versions_of_one_data_set_give_the_same_examples() {
     );
 }
 
+#[test]
+fn labels_read_through_the_class_label_names_of_the_huggingface_metadata() {
+    // The same rows with the ClassLabel names stored in the other order (so every label is the
+    // other integer): the names, not the integers, decide the class.
+    let root = fixtures();
+    let reordered = examples(&root.join("rte-reordered-classes"), "train");
+    assert_eq!(reordered, examples(&root.join("rte"), "train"));
+    assert_eq!(reordered[4].1, "0");
+}
+
+#[test]
+fn the_bundled_pd_next_reads_the_same_from_its_parquet_version() {
+    // 4,000 rows in one shard (the fixture of the reader-throughput benchmark).
+    let read = |dir: &Path| {
+        read_split(
+            task("pd-next").unwrap(),
+            dir,
+            "train",
+            &LoadOptions::default(),
+        )
+        .unwrap()
+        .0
+    };
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let parquet = read(&fixtures().join("pd-next"));
+    assert_eq!(parquet.len(), 4000);
+    assert!(parquet == read(&repo.join("datasets/text/pd-next")));
+}
+
 /// The error of reading the `train` split of `dir` as RTE.
 fn error(dir: &Path) -> String {
     read_split(task("rte").unwrap(), dir, "train", &LoadOptions::default())

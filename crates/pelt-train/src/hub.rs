@@ -71,14 +71,19 @@ pub const DATASET_PREFIX: &str = "hf:";
 
 /// The directory of data set `spec` (`ORG/NAME` or `ORG/NAME/CONFIG`, without `hf:`): its
 /// configuration's directory in the newest cached snapshot of `datasets--ORG--NAME`, downloaded
-/// there (with the `hub` feature) when missing. Offline, the error names the id, the cache
+/// there (with the `hub` feature) when missing: those of its files, paths relative to the
+/// configuration's directory, that `wanted` accepts. Offline, the error names the id, the cache
 /// directory and the command that fetches it.
-pub fn resolve_dataset(spec: &str) -> Result<PathBuf, TrainError> {
-    resolve_dataset_in(spec, &cache_dir())
+pub fn resolve_dataset(spec: &str, wanted: &dyn Fn(&str) -> bool) -> Result<PathBuf, TrainError> {
+    resolve_dataset_in(spec, &cache_dir(), wanted)
 }
 
 /// [`resolve_dataset`] with the cache directory `hub`.
-pub fn resolve_dataset_in(spec: &str, hub: &Path) -> Result<PathBuf, TrainError> {
+pub fn resolve_dataset_in(
+    spec: &str,
+    hub: &Path,
+    wanted: &dyn Fn(&str) -> bool,
+) -> Result<PathBuf, TrainError> {
     let parts: Vec<&str> = spec.split('/').collect();
     let (id, config) = match parts.as_slice() {
         [org, name] => (format!("{org}/{name}"), None),
@@ -93,7 +98,7 @@ pub fn resolve_dataset_in(spec: &str, hub: &Path) -> Result<PathBuf, TrainError>
     if let Some(dir) = snapshot(hub, &repo, |dir| within(dir).is_dir()) {
         return Ok(within(&dir));
     }
-    download_dataset(&id, config, hub).map(|dir| within(&dir))
+    download_dataset(&id, config, hub, wanted).map(|dir| within(&dir))
 }
 
 fn bad_dataset_id(spec: &str) -> TrainError {
@@ -193,10 +198,15 @@ fn missing_dataset(id: &str, config: Option<&str>, hub: &Path, why: &str) -> Tra
     ))
 }
 
-/// Downloads the files of `id` (those under `config/` when given) into the cache `hub`;
-/// returns the snapshot directory.
+/// Downloads the files of `id` (those under `config/` when given, and of them those `wanted`
+/// accepts) into the cache `hub`; returns the snapshot directory.
 #[cfg(feature = "hub")]
-fn download_dataset(id: &str, config: Option<&str>, hub: &Path) -> Result<PathBuf, TrainError> {
+fn download_dataset(
+    id: &str,
+    config: Option<&str>,
+    hub: &Path,
+    wanted: &dyn Fn(&str) -> bool,
+) -> Result<PathBuf, TrainError> {
     let failed =
         |what: String| missing_dataset(id, config, hub, &format!("download failed: {what}"));
     let api = hub_api(hub).map_err(failed)?;
@@ -207,11 +217,11 @@ fn download_dataset(id: &str, config: Option<&str>, hub: &Path) -> Result<PathBu
         .siblings
         .iter()
         .map(|s| s.rfilename.as_str())
-        .filter(|f| f.starts_with(&prefix))
+        .filter(|f| f.strip_prefix(&prefix).is_some_and(wanted))
         .collect();
     if files.is_empty() {
         return Err(failed(format!(
-            "the repository has no files under `{prefix}`"
+            "the repository has no files under `{prefix}` that the task reads"
         )));
     }
     eprintln!(
@@ -232,7 +242,12 @@ fn download_dataset(id: &str, config: Option<&str>, hub: &Path) -> Result<PathBu
 }
 
 #[cfg(not(feature = "hub"))]
-fn download_dataset(id: &str, config: Option<&str>, hub: &Path) -> Result<PathBuf, TrainError> {
+fn download_dataset(
+    id: &str,
+    config: Option<&str>,
+    hub: &Path,
+    _wanted: &dyn Fn(&str) -> bool,
+) -> Result<PathBuf, TrainError> {
     Err(missing_dataset(
         id,
         config,
@@ -312,13 +327,13 @@ mod tests {
         }
         std::fs::create_dir_all(repo.join("refs")).unwrap();
         std::fs::write(repo.join("refs/main"), "2222\n").unwrap();
-        let dir = resolve_dataset_in("nyu-mll/glue/rte", hub.path()).unwrap();
+        let dir = resolve_dataset_in("nyu-mll/glue/rte", hub.path(), &|_| true).unwrap();
         assert_eq!(dir, repo.join("snapshots/2222/rte"));
         let rte = pelt_data::task("rte").unwrap();
         let (examples, _) = pelt_data::read_split(rte, &dir, "train", &Default::default()).unwrap();
         assert_eq!(examples.len(), 5);
         assert_eq!(
-            resolve_dataset_in("nyu-mll/glue", hub.path()).unwrap(),
+            resolve_dataset_in("nyu-mll/glue", hub.path(), &|_| true).unwrap(),
             repo.join("snapshots/2222")
         );
 
@@ -333,7 +348,9 @@ mod tests {
             "{err}"
         );
         for bad in ["glue", "a/b/c/d", "../x/y", "nyu-mll/glue/../etc"] {
-            let err = resolve_dataset_in(bad, hub.path()).unwrap_err().to_string();
+            let err = resolve_dataset_in(bad, hub.path(), &|_| true)
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("a data set id is"), "{bad}: {err}");
         }
     }

@@ -5,8 +5,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use burn::prelude::*;
-use pelt_clip::{ClipVisionConfig, ImageEncoder, load_vision_model, write_cache};
-use pelt_data::{Batcher, BatcherConfig, FeatureCache, LoadOptions, TaskData, few_shot, load_task};
+use pelt_clip::{ClipVisionConfig, EncodedImage, ImageEncoder, load_vision_model, write_cache};
+use pelt_data::{
+    Batcher, BatcherConfig, Embedded, FeatureCache, ImageRef, LoadOptions, TaskData, TaskSpec,
+    few_shot, load_task, read_embedded_images,
+};
 use pelt_hyper::{PeltModel, VisualConfig};
 use pelt_t5::{T5Config, T5Model, T5Tokenizer};
 
@@ -35,16 +38,19 @@ pub(crate) fn tokenizer_file(config: &RunConfig) -> Result<PathBuf, TrainError> 
 }
 
 /// A task's data directory: `dir` under `data`, where either may be a hub data set id
-/// (`hf:nyu-mll/glue/rte`, or `data` `hf:nyu-mll/glue` with `dir` `rte`; docs/data.md).
-fn task_dir(data: &Path, dir: &Path) -> Result<PathBuf, TrainError> {
+/// (`hf:nyu-mll/glue/rte`, or `data` `hf:nyu-mll/glue` with `dir` `rte`; docs/data.md). A
+/// download fetches only the files the task reads.
+fn task_dir(spec: &TaskSpec, data: &Path, dir: &Path) -> Result<PathBuf, TrainError> {
     let id = |path: &Path| {
         path.to_str()
             .and_then(|p| p.strip_prefix(DATASET_PREFIX))
             .map(str::to_string)
     };
     match (id(data), id(dir)) {
-        (_, Some(spec)) => resolve_dataset(&spec),
-        (Some(spec), None) => resolve_dataset(&format!("{spec}/{}", dir.display())),
+        (_, Some(id)) => resolve_dataset(&id, &|file| spec.reads(file)),
+        (Some(id), None) => {
+            resolve_dataset(&format!("{id}/{}", dir.display()), &|file| spec.reads(file))
+        }
         (None, None) => Ok(data.join(dir)),
     }
 }
@@ -71,11 +77,13 @@ pub fn load_data(config: &RunConfig, run: &Path, device: &Device) -> Result<Data
     let dirs = config
         .tasks
         .iter()
-        .map(|source| task_dir(&config.data, &source.dir))
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|source| {
+            let spec = pelt_data::task(&source.name)?;
+            Ok((spec, task_dir(spec, &config.data, &source.dir)?))
+        })
+        .collect::<Result<Vec<_>, TrainError>>()?;
     let mut tasks = Vec::new();
-    for (source, dir) in config.tasks.iter().zip(dirs) {
-        let spec = pelt_data::task(&source.name)?;
+    for (spec, dir) in dirs {
         let mut data = load_task(spec, &dir, &options)?;
         if config.train.shots > 0 {
             data.train = few_shot(data.train, config.train.shots, config.train.seed);
@@ -135,12 +143,21 @@ fn write_features(
     let (_, model) = clip(config, device)?;
     let encoder = ImageEncoder::new(model, device);
     // Key: the image path as the data set names it; value: the file.
-    let mut images: BTreeMap<String, PathBuf> = BTreeMap::new();
+    let mut files: BTreeMap<String, PathBuf> = BTreeMap::new();
+    // Key: the digest of an image stored in a Parquet file; value: one row that holds it.
+    let mut embedded: BTreeMap<String, &Embedded> = BTreeMap::new();
     for data in tasks.iter().filter(|t| t.task.images > 0) {
         for example in data.train.iter().chain(&data.validation).chain(&data.test) {
             for image in &example.images {
+                let image = match image {
+                    ImageRef::File(image) => image,
+                    ImageRef::Embedded(e) => {
+                        embedded.entry(e.key.clone()).or_insert(e);
+                        continue;
+                    }
+                };
                 let file = data.root.join(image);
-                if let Some(previous) = images.insert(image.clone(), file.clone())
+                if let Some(previous) = files.insert(image.clone(), file.clone())
                     && previous != file
                 {
                     return Err(TrainError::Config(format!(
@@ -152,14 +169,72 @@ fn write_features(
             }
         }
     }
-    let (keys, files): (Vec<String>, Vec<PathBuf>) = images.into_iter().unzip();
-    eprintln!("computing CLIP features of {} images", files.len());
-    let features = encoder.encode_files(&files, 64)?;
+    eprintln!(
+        "computing CLIP features of {} images ({} of them stored in Parquet files)",
+        files.len() + embedded.len(),
+        embedded.len()
+    );
+    let (mut keys, files): (Vec<String>, Vec<PathBuf>) = files.into_iter().unzip();
+    let mut features = encoder.encode_files(&files, BATCH)?;
+    let (embedded_keys, embedded): (Vec<String>, Vec<&Embedded>) = embedded.into_iter().unzip();
+    keys.extend(embedded_keys);
+    features.extend(encode_embedded(&encoder, &embedded)?);
     let entries: Vec<(String, Tensor<2>)> = keys.into_iter().zip(features).collect();
     std::fs::create_dir_all(cache.parent().unwrap_or(Path::new(".")))
         .map_err(crate::error::io(cache))?;
     write_cache(cache, &entries)?;
     Ok(())
+}
+
+/// Images encoded per CLIP forward pass when the feature cache is written.
+const BATCH: usize = 64;
+
+/// The CLIP features of images stored in Parquet files, in the order given. Each file is read
+/// once; `BATCH` images are held in memory at a time.
+fn encode_embedded(
+    encoder: &ImageEncoder,
+    images: &[&Embedded],
+) -> Result<Vec<Tensor<2>>, TrainError> {
+    let mut features: Vec<Option<Tensor<2>>> = vec![None; images.len()];
+    let mut pending: Vec<(usize, EncodedImage)> = Vec::with_capacity(BATCH);
+    let mut flush = |pending: &mut Vec<(usize, EncodedImage)>| -> Result<(), TrainError> {
+        let (indices, batch): (Vec<usize>, Vec<EncodedImage>) = pending.drain(..).unzip();
+        for (i, grid) in indices
+            .into_iter()
+            .zip(encoder.encode_encoded(&batch, BATCH)?)
+        {
+            features[i] = Some(grid);
+        }
+        Ok(())
+    };
+    read_embedded_images(images, |i, bytes| {
+        let name = ImageRef::Embedded(images[i].clone()).to_string();
+        pending.push((
+            i,
+            EncodedImage {
+                name: name.into(),
+                bytes,
+            },
+        ));
+        if pending.len() == BATCH {
+            flush(&mut pending)?;
+        }
+        Ok::<(), TrainError>(())
+    })?;
+    flush(&mut pending)?;
+    // `read_embedded_images` calls back once per image or fails.
+    features
+        .into_iter()
+        .zip(images)
+        .map(|(grid, image)| {
+            grid.ok_or_else(|| {
+                TrainError::Config(format!(
+                    "image {} was not read",
+                    ImageRef::Embedded((*image).clone())
+                ))
+            })
+        })
+        .collect()
 }
 
 /// The model of the run on `device` (the autodiff device for training), with parameter ids

@@ -27,7 +27,9 @@ pub(crate) fn read(reading: &mut Reading<'_>, path: &Path, split: &str) -> Resul
         let mut record = Record::new(origin).field("question", q.as_str());
         record.id = format!("{split}-{i}");
         record.label = Some(RawLabel::Text(a.clone()));
-        record.images.push(format!("{split}/images/{image}.png"));
+        record
+            .images
+            .push(format!("{split}/images/{image}.png").into());
         records.push(record);
     }
     Ok(records)

@@ -38,7 +38,7 @@ pub(crate) fn read(reading: &mut Reading<'_>, path: &Path) -> Result<Vec<Record>
             .get("answer")
             .and_then(Value::as_str)
             .map(|a| RawLabel::Text(a.to_owned()));
-        record.images.push(format!("images/{image}.jpg"));
+        record.images.push(format!("images/{image}.jpg").into());
         records.push(record);
     }
     Ok(records)

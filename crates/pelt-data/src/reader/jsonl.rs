@@ -66,7 +66,7 @@ pub(crate) fn record(
     record.label = object.get(label).and_then(raw_label);
     if let Some(img) = image {
         match object.get(img.field).and_then(json_text) {
-            Some(id) => record.images.push(img.template.replace("{}", &id)),
+            Some(id) => record.images.push(img.template.replace("{}", &id).into()),
             None => {
                 let origin = record.origin.clone();
                 reading.malformed(&origin, format!("no image field {:?}", img.field))?;

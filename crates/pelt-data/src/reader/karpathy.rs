@@ -61,7 +61,7 @@ pub(crate) fn read(reading: &mut Reading<'_>, path: &Path, split: &str) -> Resul
             .unwrap_or_else(|| filename.to_owned());
         let base = Record {
             id,
-            images: vec![image],
+            images: vec![image.into()],
             ..Record::new(origin)
         };
         if split == "train" {

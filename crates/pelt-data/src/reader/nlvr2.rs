@@ -33,8 +33,8 @@ pub(crate) fn read(reading: &mut Reading<'_>, path: &Path, split: &str) -> Resul
         record.id = identifier.to_owned();
         record.label = entry.get("label").and_then(json_text).map(RawLabel::Text);
         record.images = vec![
-            format!("{dir}/{pair}-img0.png"),
-            format!("{dir}/{pair}-img1.png"),
+            format!("{dir}/{pair}-img0.png").into(),
+            format!("{dir}/{pair}-img1.png").into(),
         ];
         Ok(Some(record))
     })

@@ -92,7 +92,7 @@ pub(crate) fn read(
         record.answers = annotation.answers;
         record
             .images
-            .push(format!("{split}2014/COCO_{split}2014_{image:012}.jpg"));
+            .push(format!("{split}2014/COCO_{split}2014_{image:012}.jpg").into());
         records.push(record);
     }
     Ok(records)
