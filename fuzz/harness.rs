@@ -76,9 +76,12 @@ pub fn json_lines(dir: &Path, data: &[u8]) {
 }
 
 /// Parquet files in the Hugging Face hub's layout (`train-00000-of-00001.parquet`) of GLUE
-/// tasks with class labels (RTE, SST-2), scores (STS-B) and headerless TSV (CoLA).
+/// tasks with class labels (RTE, SST-2), scores (STS-B) and headerless TSV (CoLA), and of the
+/// vision-and-language sets with pictures in the rows: VQA v2 (answer lists), NLVR2 (two
+/// pictures), COCO (caption lists) and SNLI-VE.
 pub fn parquet(dir: &Path, data: &[u8]) {
-    read_task(dir, data, &["rte", "sst2", "stsb", "cola"], |l| {
+    let tasks = ["rte", "sst2", "stsb", "cola", "vqa", "nlvr2", "coco", "snli-ve"];
+    read_task(dir, data, &tasks, |l| {
         matches!(l, Layout::Parquet { .. })
     });
 }
