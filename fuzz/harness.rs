@@ -80,10 +80,10 @@ pub fn json_lines(dir: &Path, data: &[u8]) {
 /// vision-and-language sets with pictures in the rows: VQA v2 (answer lists), NLVR2 (two
 /// pictures), COCO (caption lists) and SNLI-VE.
 pub fn parquet(dir: &Path, data: &[u8]) {
-    let tasks = ["rte", "sst2", "stsb", "cola", "vqa", "nlvr2", "coco", "snli-ve"];
-    read_task(dir, data, &tasks, |l| {
-        matches!(l, Layout::Parquet { .. })
-    });
+    let tasks = [
+        "rte", "sst2", "stsb", "cola", "vqa", "nlvr2", "coco", "snli-ve",
+    ];
+    read_task(dir, data, &tasks, |l| matches!(l, Layout::Parquet { .. }));
 }
 
 /// Whole-file JSON documents: VQA v2 (questions and annotations: the input is split at its
