@@ -274,6 +274,7 @@ fn main() -> Result<()> {
             let mut parallel = DataParallel::new(
                 vec![(args.backend.clone(), device.clone()); args.workers],
                 &autodiff,
+                pelt_train::Transport::Gather,
             )?;
             let times = time(args.warmup, args.iters, || {
                 let current = model.take().context("the model is put back every step")?;

@@ -7,6 +7,7 @@ use pelt_hyper::PeltConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{TrainError, io};
+use crate::parallel::Transport;
 
 /// Where a backbone comes from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -87,6 +88,10 @@ pub struct TrainConfig {
     /// device, with two workers when it is the CPU and has at least two threads, else one.
     /// Every micro-batch of `batch_size` rows is split between them.
     pub devices: String,
+    /// How the workers' gradients are combined: `gather` (Burn's `GradientsParams::to_device`
+    /// and `GradientsAccumulator`, any backend) or `nccl` (Burn's `DistributedContext`: one
+    /// worker per CUDA device; docs/train.md, "Several devices").
+    pub transport: Transport,
 }
 
 impl Default for TrainConfig {
@@ -116,6 +121,7 @@ impl Default for TrainConfig {
             log_every: 10,
             shots: 0,
             devices: String::new(),
+            transport: Transport::Gather,
         }
     }
 }
@@ -269,6 +275,13 @@ impl RunConfig {
         if !t.devices.is_empty() {
             crate::backend::devices(&t.devices)?;
         }
+        if t.transport == Transport::Nccl {
+            let names: Vec<&str> = match t.devices.is_empty() {
+                true => Vec::new(),
+                false => t.devices.split(',').map(str::trim).collect(),
+            };
+            t.transport.check(&names)?;
+        }
         if t.steps == 0 || t.batch_size == 0 || t.grad_accumulation == 0 {
             return bad(
                 "`train.steps`, `train.batch_size` and `train.grad_accumulation` must be at least 1",
@@ -367,6 +380,15 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("learning_rate"), "{err}");
+        // Burn's NCCL engine needs CUDA workers, named; `gather` is the default.
+        let mut config = RunConfig::from_file(dir.join("glue-t5-base.json")).unwrap();
+        assert_eq!(config.train.transport, Transport::Gather);
+        config.set("train.devices=cpu,cpu").unwrap();
+        let err = config.set("train.transport=nccl").unwrap_err().to_string();
+        assert!(
+            err.contains("train.transport") && err.contains("`cpu`"),
+            "{err}"
+        );
     }
 
     #[test]

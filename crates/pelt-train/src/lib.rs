@@ -28,7 +28,7 @@ pub use config::{Backbone, PRETRAIN_TASK, PretrainConfig, RunConfig, TaskSource,
 pub use error::TrainError;
 pub use evaluate::{Evaluator, MetricValue, average, majority_baseline};
 pub use gradients::{clip_global_norm, stable_param_ids};
-pub use parallel::DataParallel;
+pub use parallel::{DataParallel, Transport};
 pub use plot::write_plots;
 pub use predict::predict;
 pub use pretrain::{

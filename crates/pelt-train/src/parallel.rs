@@ -3,6 +3,9 @@
 //! computes its rows' gradients on its own device in its own thread, `GradientsParams::to_device`
 //! brings them to the main device and `GradientsAccumulator` sums them; one optimiser step on
 //! the main model follows (`run.rs`), and the next step's replicas start from its result.
+//! With `train.transport: "nccl"` (one worker per CUDA device), Burn's own engine combines them
+//! instead: the replicas' trainable parameters are marked distributed and NCCL all-reduces
+//! their gradients inside each worker's backward pass (`DistributedContext`).
 
 use std::any::Any;
 use std::ops::Range;
@@ -12,8 +15,10 @@ use burn::module::{ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::container::TensorContainer;
+use burn::tensor::distributed::{DistributedConfig, DistributedContext, ReduceOperation};
 use pelt_hyper::{PeltInput, PeltModel};
 use pelt_t5::IGNORE_INDEX;
+use serde::{Deserialize, Serialize};
 
 use crate::error::TrainError;
 
@@ -27,6 +32,47 @@ struct Worker {
     pool: Option<rayon::ThreadPool>,
 }
 
+/// How the workers' gradients are combined (`train.transport`; docs/train.md, "Several
+/// devices").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// `GradientsParams::to_device` to the main device, summed there by `GradientsAccumulator`:
+    /// any backend, any mix of workers.
+    #[default]
+    Gather,
+    /// Burn's `DistributedContext`: NCCL all-reduces the gradients inside the backward pass.
+    /// One worker per CUDA device, a `cuda` build with NCCL installed.
+    Nccl,
+}
+
+impl Transport {
+    /// Checks that the workers named `names` (as in `train.devices`) can use this transport.
+    pub fn check(self, names: &[&str]) -> Result<(), TrainError> {
+        if self == Self::Gather {
+            return Ok(());
+        }
+        let bad = |why: String| Err(TrainError::Config(format!("train.transport `nccl`: {why}")));
+        if names.is_empty() {
+            return bad("name the CUDA devices in train.devices (cuda:0,cuda:1,...)".into());
+        }
+        if let Some(name) = names.iter().find(|n| !n.starts_with("cuda")) {
+            return bad(format!(
+                "worker `{name}` is not a CUDA device (NCCL runs on CUDA only)"
+            ));
+        }
+        let mut seen = names.to_vec();
+        seen.sort_unstable();
+        if let Some(twice) = seen.windows(2).find(|w| w[0] == w[1]) {
+            return bad(format!(
+                "`{}` twice: NCCL takes one worker per device",
+                twice[0]
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The workers of a run and the frozen tensors of each device other than the main one.
 pub struct DataParallel {
     /// The autodiff device of the main model (optimiser state, evaluation, checkpoints).
@@ -35,17 +81,39 @@ pub struct DataParallel {
     /// Per device other than the main one: a replica of the model moved there once; its frozen
     /// tensors are shared by every worker of that device, its trainable ones replaced each step.
     bases: Vec<(Device, PeltModel)>,
+    /// Burn's engine while `train.transport` is `nccl`: alive for the whole run.
+    distributed: Option<DistributedContext>,
 }
 
 impl DataParallel {
     /// Workers on `devices` (inner devices, with their names for error messages) for a model on
     /// the autodiff device `main`. One worker on the main device (the default) computes as a
     /// single-device run always did; the CPU's threads (`rayon`'s global pool) are split evenly
-    /// between the workers on the CPU, at least one each.
-    pub fn new(devices: Vec<(String, Device)>, main: &Device) -> Result<Self, TrainError> {
+    /// between the workers on the CPU, at least one each. With [`Transport::Nccl`], Burn's
+    /// engine is started on the workers' devices.
+    pub fn new(
+        devices: Vec<(String, Device)>,
+        main: &Device,
+        transport: Transport,
+    ) -> Result<Self, TrainError> {
         if devices.is_empty() {
             return Err(TrainError::Config("train.devices: no device".into()));
         }
+        let names: Vec<&str> = devices.iter().map(|(name, _)| name.as_str()).collect();
+        transport.check(&names)?;
+        let distributed = match transport {
+            Transport::Gather => None,
+            Transport::Nccl => {
+                let inner: Vec<Device> = devices.iter().map(|(_, d)| d.clone()).collect();
+                let config = DistributedConfig {
+                    // Each worker's loss is pre-weighted by its share of the batch: the sum is
+                    // the whole batch's mean, as `Gather` computes it.
+                    all_reduce_op: ReduceOperation::Sum,
+                };
+                let context = catch_unwind(|| DistributedContext::init(inner, config));
+                Some(context.map_err(|panic| worker_failed(&names.join(","), 0, panic.as_ref()))?)
+            }
+        };
         let cpu_workers = devices.iter().filter(|(_, device)| on_cpu(device)).count();
         let threads = (rayon::current_num_threads() / cpu_workers.max(1)).max(1);
         let several = devices.len() > 1;
@@ -74,6 +142,7 @@ impl DataParallel {
             main: main.clone(),
             workers,
             bases: Vec::new(),
+            distributed,
         })
     }
 
@@ -120,9 +189,19 @@ impl DataParallel {
             .try_into_vec::<i64>()
             .map_err(|e| TrainError::Config(format!("label counts: {e:?}")))?;
         let total = tokens.iter().sum::<i64>().max(1) as f64;
+        let ranges = split_rows(rows, self.workers.len());
+        let distributed = self.distributed.is_some();
+        if distributed && ranges.iter().any(Range::is_empty) {
+            // Every device's backward pass takes part in every all-reduce.
+            return Err(TrainError::Config(format!(
+                "train.transport `nccl`: a micro-batch of {rows} rows for {} devices; \
+                 every device needs at least one row",
+                self.workers.len()
+            )));
+        }
         let mut jobs = Vec::new();
         let mut moved = Vec::new();
-        for (k, range) in split_rows(rows, self.workers.len()).into_iter().enumerate() {
+        for (k, range) in ranges.into_iter().enumerate() {
             if range.is_empty() {
                 continue;
             }
@@ -144,7 +223,11 @@ impl DataParallel {
                         let loss = replica.loss(input, labels, smoothing)? * share / divisor as f64;
                         let value: f32 = loss.clone().into_scalar();
                         let grads = GradientsParams::from_grads(loss.backward(), &replica);
-                        Ok((value, grads.to_device(main, &replica)))
+                        match distributed {
+                            // All-reduced already: the same sum on every device.
+                            true => Ok((value, grads)),
+                            false => Ok((value, grads.to_device(main, &replica))),
+                        }
                     };
                     let handle = s.spawn(move || match &worker.pool {
                         Some(pool) => pool.install(job),
@@ -164,12 +247,24 @@ impl DataParallel {
         });
         let mut accumulator = GradientsAccumulator::<PeltModel>::new();
         let mut value = 0.0;
-        for result in results {
+        let mut reduced = None;
+        for (k, result) in results.into_iter().enumerate() {
             let (loss, grads) = result?;
             value += loss;
-            accumulator.accumulate(model, grads);
+            match distributed {
+                true if self.workers[k].device == self.main => reduced = Some(grads),
+                true => {}
+                false => accumulator.accumulate(model, grads),
+            }
         }
-        Ok((value, accumulator.grads()))
+        match distributed {
+            true => reduced.map(|grads| (value, grads)).ok_or_else(|| {
+                TrainError::Config(
+                    "train.transport `nccl`: the run's device is none of the workers'".into(),
+                )
+            }),
+            false => Ok((value, accumulator.grads())),
+        }
     }
 
     /// Worker `k`'s replica of `model`: the frozen tensors of its device's copy (the main
@@ -208,7 +303,10 @@ impl DataParallel {
                 self.bases.push((device.clone(), base.clone()));
                 base
             };
-            base.map(&mut Refresh(values))
+            base.map(&mut Refresh {
+                values,
+                distributed: self.distributed.is_some(),
+            })
         }));
         replica.map_err(|panic| worker_failed(&self.workers[k].name, k, panic.as_ref()))
     }
@@ -245,13 +343,21 @@ impl ModuleVisitor for Trainable<'_> {
 }
 
 /// Replaces every trainable parameter by a new leaf of its collected value (same id, so the
-/// gradients map onto the main model's parameters).
-struct Refresh<'a>(&'a TensorContainer<ParamId>);
+/// gradients map onto the main model's parameters), marked for Burn's all-reduce when
+/// `distributed`.
+struct Refresh<'a> {
+    values: &'a TensorContainer<ParamId>,
+    distributed: bool,
+}
 
 impl ModuleMapper for Refresh<'_> {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        match self.0.get::<Tensor<D>>(&param.id) {
-            Some(value) => param.map(|_| value.detach().require_grad()),
+        let id = param.id;
+        match self.values.get::<Tensor<D>>(&id) {
+            Some(value) => param.map(|_| match self.distributed {
+                true => value.detach().require_grad().set_distributed(id),
+                false => value.detach().require_grad(),
+            }),
             None => param,
         }
     }
@@ -295,6 +401,24 @@ mod tests {
         assert_eq!(split_rows(4, 2), vec![0..2, 2..4]);
         assert_eq!(split_rows(1, 3), vec![0..1, 1..1, 1..1]);
         assert_eq!(split_rows(7, 1), vec![0..7]);
+    }
+
+    #[test]
+    fn nccl_takes_distinct_cuda_devices_only() {
+        assert!(Transport::Nccl.check(&["cuda:0", "cuda:1"]).is_ok());
+        assert!(Transport::Gather.check(&["cpu", "cpu"]).is_ok());
+        for (names, says) in [
+            (&["cpu", "cpu"][..], "`cpu` is not a CUDA device"),
+            (&["cuda:0", "wgpu:1"][..], "`wgpu:1` is not a CUDA device"),
+            (&["cuda:0", "cuda:0"][..], "`cuda:0` twice"),
+            (&[][..], "name the CUDA devices"),
+        ] {
+            let err = Transport::Nccl.check(names).unwrap_err().to_string();
+            assert!(
+                err.contains("train.transport") && err.contains(says),
+                "{err}"
+            );
+        }
     }
 
     #[test]

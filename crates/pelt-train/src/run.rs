@@ -224,7 +224,7 @@ pub(crate) fn optimise<O: Objective>(
         "" => DataParallel::default_workers(device),
         list => crate::backend::devices(list)?,
     };
-    let mut parallel = DataParallel::new(workers, &autodiff)?;
+    let mut parallel = DataParallel::new(workers, &autodiff, t.transport)?;
     let mut trainer = Trainer::start(config, run, resume, model)?;
     objective.seek(trainer.state.step * t.grad_accumulation as u64)?;
     while trainer.state.step < t.steps {
