@@ -17,7 +17,10 @@ use crate::results::{cell, mean_std, train_once, write_section};
 ///
 /// Every method × seed on configs/default.json (`pelt train --method M --set train.seed=S
 /// PELT_ARGS --out RUNS/M-seed-S`; a finished run is reused, an unfinished one resumed), then the
-/// comparison table into its section of --out (the rest of the file is kept).
+/// comparison table into its section of --out (the rest of the file is kept). With
+/// --learning-rates, each method first trains the first seed at every rate
+/// (RUNS/M-lr-LR-seed-S), keeps the rate whose run reached the best validation average, and
+/// trains the other seeds at that rate; the table names the rates and their validation scores.
 #[derive(Parser)]
 #[command(name = "cargo xtask compare")]
 struct CompareArgs {
@@ -31,6 +34,10 @@ struct CompareArgs {
     /// Seeds
     #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
     seeds: Vec<u64>,
+    /// Learning rates to choose from per method, on the first seed's validation average
+    /// (none: every method uses the configuration's rate)
+    #[arg(long, value_delimiter = ',')]
+    learning_rates: Vec<String>,
     /// Markdown file whose `compare` section gets the table
     #[arg(long, default_value = "docs/results.md")]
     out: PathBuf,
@@ -54,6 +61,9 @@ struct Summary {
     trainable: f64,
     backbone: f64,
     examples_per_second: Vec<f64>,
+    /// The first seed's best validation average per learning rate tried, and the rate kept.
+    rates: Vec<(String, f64)>,
+    chosen: Option<String>,
 }
 
 fn summarise(reports: &[Value]) -> Result<Summary> {
@@ -86,6 +96,17 @@ fn summarise(reports: &[Value]) -> Result<Summary> {
     Ok(s)
 }
 
+/// The best validation average a run reached (its `log.jsonl`): the score of the model it kept.
+fn best_validation(dir: &Path) -> Result<f64> {
+    let log = dir.join("log.jsonl");
+    let text =
+        std::fs::read_to_string(&log).with_context(|| format!("reading {}", log.display()))?;
+    text.lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok()?["average"].as_f64())
+        .reduce(f64::max)
+        .with_context(|| format!("{}: no validation line", log.display()))
+}
+
 /// The Markdown table of `methods` (in order) with their summaries.
 fn table(methods: &[(String, Summary)], seeds: &[u64], command: &str) -> String {
     let mut keys: Vec<String> = methods
@@ -100,14 +121,22 @@ fn table(methods: &[(String, Summary)], seeds: &[u64], command: &str) -> String 
         "Test scores (×100), mean ± sample standard deviation over seeds {seeds:?}; regenerate \
          with `{command}`.\n"
     );
+    let rated = methods.iter().any(|(_, s)| s.chosen.is_some());
     let _ = write!(out, "| method | trainable (% of backbone) | examples/s |");
+    if rated {
+        let _ = write!(out, " learning rate |");
+    }
     for k in &keys {
         let _ = write!(out, " {k} |");
     }
     let _ = writeln!(out, " average |");
-    let _ = writeln!(out, "|---|---:|---:|{}---:|", "---:|".repeat(keys.len()));
+    let columns = keys.len() + usize::from(rated);
+    let _ = writeln!(out, "|---|---:|---:|{}---:|", "---:|".repeat(columns));
     if let Some((_, first)) = methods.first() {
         let _ = write!(out, "| majority baseline | - | - |");
+        if rated {
+            let _ = write!(out, " - |");
+        }
         for k in &keys {
             let _ = write!(
                 out,
@@ -134,6 +163,9 @@ fn table(methods: &[(String, Summary)], seeds: &[u64], command: &str) -> String 
             s.trainable,
             100.0 * s.trainable / s.backbone.max(1.0)
         );
+        if rated {
+            let _ = write!(out, " {} |", s.chosen.as_deref().unwrap_or("-"));
+        }
         for k in &keys {
             let _ = write!(
                 out,
@@ -143,6 +175,26 @@ fn table(methods: &[(String, Summary)], seeds: &[u64], command: &str) -> String 
         }
         let _ = writeln!(out, " {} |", cell(&s.averages));
     }
+    if rated {
+        let _ = writeln!(
+            out,
+            "\nLearning rates: each method's first-seed run at every rate; the rate with the best \
+             validation average (of the model each run kept) trains the other seeds.\n"
+        );
+        let _ = writeln!(
+            out,
+            "| method | rate: best validation average (first seed) |"
+        );
+        let _ = writeln!(out, "|---|---|");
+        for (method, s) in methods {
+            let tried: Vec<String> = s
+                .rates
+                .iter()
+                .map(|(rate, score)| format!("{rate}: {score:.2}"))
+                .collect();
+            let _ = writeln!(out, "| {method} | {} |", tried.join(", "));
+        }
+    }
     out
 }
 
@@ -151,6 +203,7 @@ pub fn compare(root: &Path, args: &[String]) -> Result<()> {
     let CompareArgs {
         methods,
         seeds,
+        learning_rates,
         out,
         runs,
         pelt_args,
@@ -161,9 +214,7 @@ pub fn compare(root: &Path, args: &[String]) -> Result<()> {
     let (out, runs) = (root.join(out), root.join(runs));
     let mut summaries = Vec::new();
     for method in &methods {
-        let mut reports = Vec::new();
-        for seed in &seeds {
-            let dir = runs.join(format!("{method}-seed-{seed}"));
+        let run = |seed: u64, rate: Option<&String>| -> Result<(Value, PathBuf)> {
             let mut a: Vec<String> = vec![
                 "--method".into(),
                 method.clone(),
@@ -171,9 +222,38 @@ pub fn compare(root: &Path, args: &[String]) -> Result<()> {
                 format!("train.seed={seed}"),
             ];
             a.extend(pelt_args.iter().cloned());
-            reports.push(train_once(root, &dir, &a)?);
+            let dir = match rate {
+                Some(rate) => {
+                    a.extend(["--set".into(), format!("train.learning_rate={rate}")]);
+                    runs.join(format!("{method}-lr-{rate}-seed-{seed}"))
+                }
+                None => runs.join(format!("{method}-seed-{seed}")),
+            };
+            Ok((train_once(root, &dir, &a)?, dir))
+        };
+        let mut rates = Vec::new();
+        let mut chosen: Option<(String, f64, Value)> = None;
+        let first = *seeds.first().context("--seeds is empty")?;
+        for rate in &learning_rates {
+            let (report, dir) = run(first, Some(rate))?;
+            let score = best_validation(&dir)?;
+            rates.push((rate.clone(), score));
+            if chosen.as_ref().is_none_or(|(_, best, _)| score > *best) {
+                chosen = Some((rate.clone(), score, report));
+            }
         }
-        summaries.push((method.clone(), summarise(&reports)?));
+        let mut reports = Vec::new();
+        let rate = chosen.map(|(rate, _, report)| {
+            reports.push(report);
+            rate
+        });
+        for &seed in &seeds[reports.len()..] {
+            reports.push(run(seed, rate.as_ref())?.0);
+        }
+        let mut summary = summarise(&reports)?;
+        summary.rates = rates;
+        summary.chosen = rate;
+        summaries.push((method.clone(), summary));
     }
     let command = format!("cargo xtask compare {}", args.join(" "));
     let text = table(&summaries, &seeds, command.trim());
@@ -206,5 +286,47 @@ mod tests {
             text.contains("| majority baseline | - | - | 50.00 | 50.00 |"),
             "{text}"
         );
+        assert!(!text.contains("learning rate"), "{text}");
+    }
+
+    #[test]
+    fn chosen_rates_are_named_with_their_validation_scores() {
+        let report = serde_json::json!({"trainable": 10, "backbone_params": 1000,
+            "examples_per_second": 4.0,
+            "tasks": [{"task": "t", "test": [{"metric": "accuracy", "value": 60.0}],
+                       "baseline": [{"metric": "accuracy", "value": 50.0}]}]});
+        let mut s = summarise(&[report]).unwrap();
+        s.rates = vec![("5e-4".into(), 61.5), ("2e-3".into(), 40.25)];
+        s.chosen = Some("5e-4".into());
+        let text = table(&[("full".into(), s)], &[1], "cargo xtask compare");
+        assert!(
+            text.contains("| full | 10 (1.000 %) | 4.0 | 5e-4 | 60.00 ± 0.00 |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("| majority baseline | - | - | - | 50.00 |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("| full | 5e-4: 61.50, 2e-3: 40.25 |"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_best_validation_average_is_read_from_the_log() {
+        let dir = std::env::temp_dir().join(format!("xtask-compare-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("log.jsonl"),
+            "{\"step\":10,\"loss\":1.0}\n{\"step\":20,\"average\":41.0}\n\
+             {\"step\":40,\"average\":55.5}\n{\"step\":60,\"average\":50.0}\n",
+        )
+        .unwrap();
+        assert_eq!(best_validation(&dir).unwrap(), 55.5);
+        std::fs::write(dir.join("log.jsonl"), "{\"step\":10,\"loss\":1.0}\n").unwrap();
+        let err = best_validation(&dir).unwrap_err().to_string();
+        assert!(err.contains("no validation line"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -169,10 +169,13 @@ fn write_features(
             }
         }
     }
+    let stored = match embedded.len() {
+        0 => String::new(),
+        n => format!(" ({n} of them stored in Parquet files)"),
+    };
     eprintln!(
-        "computing CLIP features of {} images ({} of them stored in Parquet files)",
-        files.len() + embedded.len(),
-        embedded.len()
+        "computing CLIP features of {} images{stored}",
+        files.len() + embedded.len()
     );
     let (mut keys, files): (Vec<String>, Vec<PathBuf>) = files.into_iter().unzip();
     let mut features = encoder.encode_files(&files, BATCH)?;
