@@ -17,7 +17,7 @@ use crate::results::{cell, mean_std, train_once, write_section};
 ///
 /// Every method × seed on configs/default.json (`pelt train --method M --set train.seed=S
 /// PELT_ARGS --out RUNS/M-seed-S`; a finished run is reused, an unfinished one resumed), then the
-/// comparison table into its section of --out (the rest of the file is kept). With
+/// comparison table into the --section of --out (the rest of the file is kept). With
 /// --learning-rates, each method first trains the first seed at every rate
 /// (RUNS/M-lr-LR-seed-S), keeps the rate whose run reached the best validation average, and
 /// trains the other seeds at that rate; the table names the rates and their validation scores.
@@ -38,9 +38,12 @@ struct CompareArgs {
     /// (none: every method uses the configuration's rate)
     #[arg(long, value_delimiter = ',')]
     learning_rates: Vec<String>,
-    /// Markdown file whose `compare` section gets the table
+    /// Markdown file whose --section gets the table
     #[arg(long, default_value = "docs/results.md")]
     out: PathBuf,
+    /// Section of --out (between `<!-- NAME -->` and `<!-- /NAME -->`) that gets the table
+    #[arg(long, default_value = "compare")]
+    section: String,
     /// Directory of the runs
     #[arg(long, default_value = "runs/compare")]
     runs: PathBuf,
@@ -205,6 +208,7 @@ pub fn compare(root: &Path, args: &[String]) -> Result<()> {
         seeds,
         learning_rates,
         out,
+        section,
         runs,
         pelt_args,
     } = CompareArgs::try_parse_from(
@@ -257,7 +261,7 @@ pub fn compare(root: &Path, args: &[String]) -> Result<()> {
     }
     let command = format!("cargo xtask compare {}", args.join(" "));
     let text = table(&summaries, &seeds, command.trim());
-    write_section(&out, "compare", &text)?;
+    write_section(&out, &section, &text)?;
     print!("{text}");
     Ok(())
 }
