@@ -16,7 +16,9 @@ cargo xtask <command>
 
 Commands:
   train [ARGS]   train HyperPELT on the bundled data (configs/default.json) in runs/default,
-                 on the CPU, in release mode; ARGS go to `pelt train` (`cargo xtask train --help`)
+                 on the CPU, in release mode; ARGS go to `pelt train` (`cargo xtask train --help`).
+                 When the configuration or ARGS name text/uncertainty and it is missing, builds it
+                 first (datasets/build/build_uncertainty.py; needs pip)
   pretrain [ARGS]
                  pretrain the bundled model's recipe (configs/pretrain-t5-mini.json) in
                  runs/pretrain, building the corpus first if datasets/pretrain/ is missing (needs
@@ -56,7 +58,8 @@ fn main() -> Result<()> {
         Some("pretrain") => pretrain(&root, &args),
         Some("compare") => compare::compare(&root, &args[1..]),
         Some("fewshot") => fewshot::fewshot(&root, &args[1..]),
-        Some("train" | "eval" | "predict" | "export") => pelt(&root, &args),
+        Some("train") => train(&root, &args),
+        Some("eval" | "predict" | "export") => pelt(&root, &args),
         Some("pelt") => pelt(&root, &args[1..]),
         Some("help") | Some("--help") | Some("-h") | None => {
             print!("{HELP}");
@@ -116,6 +119,49 @@ fn pretrain(root: &Path, args: &[String]) -> Result<()> {
             .arg("datasets/build/build_pretrain_corpus.py"))?;
     }
     pelt(root, args)
+}
+
+/// The task directory whose sentences are not committed (datasets/README.md).
+const UNCERTAINTY: &str = "text/uncertainty";
+
+/// `pelt train ARGS` after building `datasets/text/uncertainty/` when the run names it and it is
+/// missing.
+fn train(root: &Path, args: &[String]) -> Result<()> {
+    let help = args.iter().any(|a| a == "--help" || a == "-h");
+    let missing = !root.join("datasets/text/uncertainty/train.jsonl").is_file();
+    if !help && missing && names_uncertainty(root, args) {
+        println!("building datasets/{UNCERTAINTY}/ (datasets/build/build_uncertainty.py)");
+        run(Command::new("python3")
+            .current_dir(root)
+            .arg("datasets/build/build_uncertainty.py"))?;
+    }
+    pelt(root, args)
+}
+
+/// Whether the text of the run's configuration file (`--config`, else with `--resume` the run's
+/// own `config.json` where it has one, else `--init-from`'s `config.json`, else
+/// configs/default.json: as `pelt train` chooses it) or an argument (say
+/// `--tasks uncertainty=text/uncertainty`) mentions `text/uncertainty`.
+fn names_uncertainty(root: &Path, args: &[String]) -> bool {
+    let value = |flag: &str| {
+        let prefix = format!("{flag}=");
+        args.iter().enumerate().find_map(|(i, a)| {
+            if a == flag {
+                args.get(i + 1).map(PathBuf::from)
+            } else {
+                a.strip_prefix(&prefix).map(PathBuf::from)
+            }
+        })
+    };
+    let out = value("--out").unwrap_or_else(|| PathBuf::from("runs/default"));
+    let own = Some(out.join("config.json"))
+        .filter(|file| args.iter().any(|a| a == "--resume") && root.join(file).is_file());
+    let config = value("--config")
+        .or(own)
+        .or_else(|| value("--init-from").map(|run| run.join("config.json")))
+        .unwrap_or_else(|| PathBuf::from("configs/default.json"));
+    let text = std::fs::read_to_string(root.join(config)).unwrap_or_default();
+    text.contains(UNCERTAINTY) || args.iter().any(|a| a.contains(UNCERTAINTY))
 }
 
 /// The checkout this command was started from. `cargo run` sets `CARGO_MANIFEST_DIR` when it
@@ -233,4 +279,35 @@ fn test_wgpu(root: &Path) -> Result<()> {
             .args(tests))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|a| a.to_string()).collect()
+    }
+
+    #[test]
+    fn uncertainty_is_built_when_the_config_or_the_arguments_name_it() {
+        let dir = std::env::temp_dir().join(format!("xtask-uncertainty-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("run")).unwrap();
+        let named = r#"{"tasks": [{"name": "uncertainty", "dir": "text/uncertainty"}]}"#;
+        std::fs::write(dir.join("named.json"), named).unwrap();
+        std::fs::write(dir.join("run/config.json"), named).unwrap();
+        std::fs::write(dir.join("other.json"), r#"{"tasks": []}"#).unwrap();
+        let names = |list: &[&str]| names_uncertainty(&dir, &args(list));
+        assert!(names(&["train", "--config", "named.json"]));
+        assert!(names(&["train", "--config=named.json"]));
+        assert!(names(&["train", "--init-from", "run"]));
+        assert!(names(&["train", "--out", "run", "--resume"]));
+        assert!(!names(&["train", "--out", "run"]));
+        assert!(!names(&["train", "--config", "other.json"]));
+        let tasks = "uncertainty=text/uncertainty";
+        assert!(names(&["train", "--config=other.json", "--tasks", tasks]));
+        // No configs/default.json under this root: nothing names it.
+        assert!(!names(&["train"]));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }

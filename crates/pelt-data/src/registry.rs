@@ -213,6 +213,9 @@ pub static TASKS: &[TaskSpec] = &[
     spec("pd-source", "sentence: {sentence}", Classes(&["moby-dick", "state-of-the-union"]), &[Accuracy],
          official("validation", "test"), &[JSONL, PARQUET], 0),
     spec("pd-next", PAIR, Classes(&["not_next", "next"]), &[F1, Accuracy], official("validation", "test"), &[JSONL, PARQUET], 0),
+    // Built on the user's machine by datasets/build/build_uncertainty.py (not committed).
+    spec("uncertainty", "sentence: {sentence}", Classes(&["certain", "uncertain"]), &[Accuracy],
+         official("validation", "test"), &[JSONL], 0),
 ];
 
 /// The task called `name`; an unknown name is an error listing every known one.

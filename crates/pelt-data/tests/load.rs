@@ -52,6 +52,31 @@ fn bundled_text_tasks_load_with_their_splits() {
     assert_eq!(next.report.skipped(), 0);
 }
 
+/// `uncertainty` is built on the user's machine (datasets/build/build_uncertainty.py), not
+/// committed: its layout is checked on rows written like the script's.
+#[test]
+fn uncertainty_reads_the_layout_of_its_build_script() {
+    let dir = tempfile::tempdir().unwrap();
+    for split in ["train", "validation", "test"] {
+        write(
+            dir.path(),
+            &format!("{split}.jsonl"),
+            concat!(
+                r#"{"sentence": "Polytrichum commune", "label": "certain", "idx": 0}"#,
+                "\n",
+                r#"{"sentence": "Some say \"it may\".", "label": "uncertain", "idx": 1}"#,
+                "\n",
+            ),
+        );
+    }
+    let data = load("uncertainty", dir.path()).unwrap();
+    assert_eq!(data.test.len(), 2);
+    assert_eq!(data.train[0].source, "sentence: Polytrichum commune");
+    assert_eq!(data.train[0].target, "0");
+    assert_eq!(data.train[1].source, "sentence: Some say \"it may\".");
+    assert_eq!(data.train[1].target, "1");
+}
+
 #[test]
 fn bundled_easy_vqa_loads_as_vqa_and_caption_tasks() {
     let root = datasets().join("easy-vqa");
