@@ -14,6 +14,7 @@ use pelt_hyper::{PeltInput, PeltModel};
 use pelt_t5::{T5Input, T5Model, T5Tokenizer, cross_entropy};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use sha2::{Digest, Sha256};
 
 use crate::config::{PRETRAIN_TASK, PretrainConfig, RunConfig};
 use crate::error::{TrainError, io};
@@ -59,6 +60,11 @@ pub struct PretrainReport {
     pub parameters: usize,
     /// Where the model was written.
     pub model: PathBuf,
+    /// Hex SHA-256 of the exported `model/model.safetensors`, so that a copy of the weights can
+    /// be checked against the run that produced them (`sha256sum model.safetensors`). Empty in
+    /// reports written before it was recorded.
+    #[serde(default)]
+    pub weights_sha256: String,
 }
 
 /// Span corruption of a corpus, validated on held-out chunks.
@@ -263,6 +269,18 @@ fn copy_tokenizer(tokenizer_json: &Path, model: &Path) -> Result<(), TrainError>
     Ok(())
 }
 
+/// Hex SHA-256 of the bytes of `path`, read in pieces.
+fn sha256_file(path: &Path) -> Result<String, TrainError> {
+    let mut file = std::fs::File::open(path).map_err(io(path))?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher).map_err(io(path))?;
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect())
+}
+
 /// Reads the corpora of `p` with the run's tokenizer; checks the vocabulary fits the model.
 fn objective(
     config: &RunConfig,
@@ -392,6 +410,7 @@ pub fn pretrain(
     let out = run.pretrained_model();
     best.t5.save(&out)?;
     copy_tokenizer(&tokenizer_json, &out)?;
+    let weights_sha256 = sha256_file(&out.join("model.safetensors"))?;
     let chunk_length = objective.corpus.chunk(0).len();
     let report = PretrainReport {
         steps: state.step,
@@ -411,6 +430,7 @@ pub fn pretrain(
         train_seconds: state.train_seconds,
         parameters: best.param_counts().backbone,
         model: out,
+        weights_sha256,
     };
     let json = serde_json::to_vec_pretty(&report)
         .map_err(|e| TrainError::Config(format!("cannot serialise the report: {e}")))?;
@@ -451,6 +471,37 @@ mod tests {
             "train": {"batch_size": 3, "eval_batch_size": 2, "seed": 5}
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn sha256_file_is_the_hex_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("abc");
+        std::fs::write(&file, b"abc").unwrap();
+        assert_eq!(
+            sha256_file(&file).unwrap(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert!(sha256_file(&dir.path().join("missing")).is_err());
+    }
+
+    /// The bundled backbone's report names the hash of the weights committed beside it, and a
+    /// report written before the hash was recorded still parses.
+    #[test]
+    fn bundled_report_records_the_weights_hash() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/t5-mini");
+        let text = std::fs::read_to_string(dir.join("pretrain.json")).unwrap();
+        let report: PretrainReport = serde_json::from_str(&text).unwrap();
+        assert_eq!(report.weights_sha256.len(), 64);
+        assert_eq!(
+            report.weights_sha256,
+            sha256_file(&dir.join("model.safetensors")).unwrap()
+        );
+        let mut old: serde_json::Value = serde_json::from_str(&text).unwrap();
+        old.as_object_mut().unwrap().remove("weights_sha256");
+        let old: PretrainReport = serde_json::from_value(old).unwrap();
+        assert_eq!(old.weights_sha256, "");
+        assert_eq!(old.steps, report.steps);
     }
 
     #[test]
