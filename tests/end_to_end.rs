@@ -9,7 +9,7 @@ mod common;
 use std::fs;
 
 use burn::prelude::Device;
-use common::{read, root, tiny_config};
+use common::{log_without_resumes, read, resumes, root, tiny_config};
 use pelt_train::{StopHandle, TaskSource, predict, train};
 
 #[test]
@@ -30,6 +30,11 @@ fn train_checkpoint_resume_exactly_evaluate_export_and_predict() {
     );
     let report = train(&config, &run, true, &device, &StopHandle::new()).unwrap();
     assert_eq!(report.steps, 4);
+    assert_eq!(
+        resumes(&run),
+        [1],
+        "the resume did not continue from step 1"
+    );
     assert_eq!(report.tasks.len(), 2);
     assert!(
         report
@@ -52,7 +57,7 @@ fn train_checkpoint_resume_exactly_evaluate_export_and_predict() {
     assert_eq!(checkpoints.len(), 2, "{checkpoints:?}");
     let last = checkpoints[1].clone();
     let trained = read(&last.join("trainable.safetensors"));
-    let log = read(&run.join("log.jsonl"));
+    let log = log_without_resumes(&run);
 
     let err = train(&config, &run, false, &device, &StopHandle::new())
         .unwrap_err()
@@ -68,7 +73,12 @@ fn train_checkpoint_resume_exactly_evaluate_export_and_predict() {
         trained,
         "resume is not exact"
     );
-    assert_eq!(read(&run.join("log.jsonl")), log, "the resumed log differs");
+    assert_eq!(
+        resumes(&run),
+        [1, 2],
+        "the second resume did not continue from the checkpoint left (step 2)"
+    );
+    assert_eq!(log_without_resumes(&run), log, "the resumed log differs");
 
     let export = run.join("export.safetensors");
     let (_, model) = pelt_train::load_trained(&run, &device).unwrap();

@@ -141,13 +141,27 @@ fn pretraining_learns_exports_a_hugging_face_model_and_resumes_exactly() {
         "log.jsonl",
         "pretrain.json",
     ];
-    let before: Vec<Vec<u8>> = files.iter().map(|f| read(&full.join(f))).collect();
+    let before: Vec<Vec<u8>> = files
+        .iter()
+        .map(|f| match *f {
+            "log.jsonl" => common::log_without_resumes(&full).into_bytes(),
+            _ => read(&full.join(f)),
+        })
+        .collect();
     let checkpoints = pelt_train::checkpoint::list(&full).unwrap();
     assert_eq!(checkpoints.len(), 2, "{checkpoints:?}");
     fs::remove_dir_all(&checkpoints[1]).unwrap();
     pretrain(&config, &full, true, &device, &StopHandle::new()).unwrap();
+    assert_eq!(
+        common::resumes(&full),
+        [4],
+        "the resume did not continue from the checkpoint left (step 4)"
+    );
     for (file, bytes) in files.iter().zip(before) {
-        if *file == "pretrain.json" {
+        if *file == "log.jsonl" {
+            let log = common::log_without_resumes(&full);
+            assert!(log.as_bytes() == bytes, "the log differs after the resume");
+        } else if *file == "pretrain.json" {
             // Only the timing figures may differ.
             let strip = |b: &[u8]| {
                 let mut v: serde_json::Value = serde_json::from_slice(b).unwrap();

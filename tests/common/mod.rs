@@ -41,6 +41,16 @@ pub fn tiny_config() -> RunConfig {
     config
 }
 
+/// The steps at which the run in `dir` resumed, from its log.
+pub fn resumes(dir: &Path) -> Vec<u64> {
+    pelt_train::resumes(&fs::read_to_string(dir.join("log.jsonl")).unwrap()).0
+}
+
+/// The run's log without its resume lines.
+pub fn log_without_resumes(dir: &Path) -> String {
+    pelt_train::resumes(&fs::read_to_string(dir.join("log.jsonl")).unwrap()).1
+}
+
 pub fn read(path: &Path) -> Vec<u8> {
     fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }

@@ -1,7 +1,8 @@
 //! `cargo xtask compare`: the paper's method comparison at our scale (docs/results.md). Every
 //! method trains the default configuration (bundled tasks, bundled backbone, same steps) with
 //! several seeds; the reports are summarised as mean ± sample standard deviation per task and
-//! on average, with trainable parameters and training throughput.
+//! on the mean of each task's primary metric (the model-selection rule, docs/train.md), with
+//! trainable parameters and training throughput.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -11,7 +12,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use serde_json::Value;
 
-use crate::results::{cell, mean_std, train_once, write_section};
+use crate::results::{cell, evidence_dir, mean_std, publish, train_once};
 
 /// The paper's method comparison at our scale.
 ///
@@ -19,7 +20,7 @@ use crate::results::{cell, mean_std, train_once, write_section};
 /// PELT_ARGS --out RUNS/M-seed-S`; a finished run is reused, an unfinished one resumed), then the
 /// comparison table into the --section of --out (the rest of the file is kept). With
 /// --learning-rates, each method first trains the first seed at every rate
-/// (RUNS/M-lr-LR-seed-S), keeps the rate whose run reached the best validation average, and
+/// (RUNS/M-lr-LR-seed-S), keeps the rate whose run reached the best validation score, and
 /// trains the other seeds at that rate; the table names the rates and their validation scores.
 #[derive(Parser)]
 #[command(name = "cargo xtask compare")]
@@ -34,7 +35,7 @@ struct CompareArgs {
     /// Seeds
     #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
     seeds: Vec<u64>,
-    /// Learning rates to choose from per method, on the first seed's validation average
+    /// Learning rates to choose from per method, on the first seed's validation score
     /// (none: every method uses the configuration's rate)
     #[arg(long, value_delimiter = ',')]
     learning_rates: Vec<String>,
@@ -44,9 +45,14 @@ struct CompareArgs {
     /// Section of --out (between `<!-- NAME -->` and `<!-- /NAME -->`) that gets the table
     #[arg(long, default_value = "compare")]
     section: String,
-    /// Directory of the runs
-    #[arg(long, default_value = "runs/compare")]
-    runs: PathBuf,
+    /// Directory of the runs and of meta.json [default: docs/results/SECTION; their reports,
+    /// logs and configurations are committed as the table's evidence]
+    #[arg(long)]
+    runs: Option<PathBuf>,
+    /// Train nothing: regenerate the table from the reports in --runs and fail unless the
+    /// section of --out holds exactly it (cargo xtask check-results)
+    #[arg(long)]
+    check: bool,
     /// Passed to every `pelt train` (e.g. --set train.steps=100)
     #[arg(last = true)]
     pelt_args: Vec<String>,
@@ -59,12 +65,17 @@ type Scores = BTreeMap<String, Vec<f64>>;
 #[derive(Default)]
 struct Summary {
     scores: Scores,
+    /// Per seed, the mean over tasks of each task's primary test metric.
     averages: Vec<f64>,
+    /// Per seed, the same mean on the whole validation sets (the kept model's).
+    validation: Vec<f64>,
+    /// The `task metric` keys of the tasks' primary metrics.
+    primary: std::collections::BTreeSet<String>,
     baselines: BTreeMap<String, f64>,
     trainable: f64,
     backbone: f64,
     examples_per_second: Vec<f64>,
-    /// The first seed's best validation average per learning rate tried, and the rate kept.
+    /// The first seed's best validation score per learning rate tried, and the rate kept.
     rates: Vec<(String, f64)>,
     chosen: Option<String>,
 }
@@ -72,9 +83,20 @@ struct Summary {
 fn summarise(reports: &[Value]) -> Result<Summary> {
     let mut s = Summary::default();
     for report in reports {
-        let mut all = Vec::new();
+        let (mut primaries, mut validation) = (Vec::new(), Vec::new());
         for task in report["tasks"].as_array().context("report without tasks")? {
             let name = task["task"].as_str().unwrap_or("?");
+            let primary = task["primary"]
+                .as_str()
+                .context("report without primary metrics")?;
+            let on_validation = task["validation"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|m| m["metric"] == primary)
+                .and_then(|m| m["value"].as_f64())
+                .context("report without the primary metric on validation")?;
+            validation.push(on_validation);
             for (m, b) in task["test"]
                 .as_array()
                 .into_iter()
@@ -83,14 +105,19 @@ fn summarise(reports: &[Value]) -> Result<Summary> {
             {
                 let key = format!("{name} {}", m["metric"].as_str().unwrap_or("?"));
                 let value = m["value"].as_f64().context("metric value")?;
-                all.push(value);
+                if m["metric"].as_str() == Some(primary) {
+                    primaries.push(value);
+                    s.primary.insert(key.clone());
+                }
                 s.scores.entry(key.clone()).or_default().push(value);
                 s.baselines
                     .insert(key, b["value"].as_f64().unwrap_or(f64::NAN));
             }
         }
         s.averages
-            .push(all.iter().sum::<f64>() / all.len().max(1) as f64);
+            .push(primaries.iter().sum::<f64>() / primaries.len().max(1) as f64);
+        s.validation
+            .push(validation.iter().sum::<f64>() / validation.len().max(1) as f64);
         s.trainable = report["trainable"].as_f64().unwrap_or(0.0);
         s.backbone = report["backbone_params"].as_f64().unwrap_or(0.0);
         s.examples_per_second
@@ -99,13 +126,14 @@ fn summarise(reports: &[Value]) -> Result<Summary> {
     Ok(s)
 }
 
-/// The best validation average a run reached (its `log.jsonl`): the score of the model it kept.
+/// The best validation selection score a run reached (its `log.jsonl`): the score of the model
+/// it kept.
 fn best_validation(dir: &Path) -> Result<f64> {
     let log = dir.join("log.jsonl");
     let text =
         std::fs::read_to_string(&log).with_context(|| format!("reading {}", log.display()))?;
     text.lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok()?["average"].as_f64())
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok()?["score"].as_f64())
         .reduce(f64::max)
         .with_context(|| format!("{}: no validation line", log.display()))
 }
@@ -121,8 +149,9 @@ fn table(methods: &[(String, Summary)], seeds: &[u64], command: &str) -> String 
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "Test scores (×100), mean ± sample standard deviation over seeds {seeds:?}; regenerate \
-         with `{command}`.\n"
+        "Test scores (×100), mean ± sample standard deviation over seeds {seeds:?}; the last \
+         column is the kept models' score on the whole validation sets; regenerate with \
+         `{command}`.\n"
     );
     let rated = methods.iter().any(|(_, s)| s.chosen.is_some());
     let _ = write!(out, "| method | trainable (% of backbone) | examples/s |");
@@ -132,8 +161,8 @@ fn table(methods: &[(String, Summary)], seeds: &[u64], command: &str) -> String 
     for k in &keys {
         let _ = write!(out, " {k} |");
     }
-    let _ = writeln!(out, " average |");
-    let columns = keys.len() + usize::from(rated);
+    let _ = writeln!(out, " mean of primary metrics | validation (same mean) |");
+    let columns = keys.len() + usize::from(rated) + 1;
     let _ = writeln!(out, "|---|---:|---:|{}---:|", "---:|".repeat(columns));
     if let Some((_, first)) = methods.first() {
         let _ = write!(out, "| majority baseline | - | - |");
@@ -147,14 +176,15 @@ fn table(methods: &[(String, Summary)], seeds: &[u64], command: &str) -> String 
                 first.baselines.get(k).copied().unwrap_or(f64::NAN)
             );
         }
-        let base: Vec<f64> = keys
+        let base: Vec<f64> = first
+            .primary
             .iter()
             .filter_map(|k| first.baselines.get(k))
             .copied()
             .collect();
         let _ = writeln!(
             out,
-            " {:.2} |",
+            " {:.2} | - |",
             base.iter().sum::<f64>() / base.len().max(1) as f64
         );
     }
@@ -176,18 +206,15 @@ fn table(methods: &[(String, Summary)], seeds: &[u64], command: &str) -> String 
                 s.scores.get(k).map_or("-".into(), |v| cell(v))
             );
         }
-        let _ = writeln!(out, " {} |", cell(&s.averages));
+        let _ = writeln!(out, " {} | {} |", cell(&s.averages), cell(&s.validation));
     }
     if rated {
         let _ = writeln!(
             out,
             "\nLearning rates: each method's first-seed run at every rate; the rate with the best \
-             validation average (of the model each run kept) trains the other seeds.\n"
+             validation score (of the model each run kept) trains the other seeds.\n"
         );
-        let _ = writeln!(
-            out,
-            "| method | rate: best validation average (first seed) |"
-        );
+        let _ = writeln!(out, "| method | rate: best validation score (first seed) |");
         let _ = writeln!(out, "|---|---|");
         for (method, s) in methods {
             let tried: Vec<String> = s
@@ -210,12 +237,14 @@ pub fn compare(root: &Path, args: &[String]) -> Result<()> {
         out,
         section,
         runs,
+        check,
         pelt_args,
     } = CompareArgs::try_parse_from(
         std::iter::once("cargo xtask compare".to_string()).chain(args.iter().cloned()),
     )
     .unwrap_or_else(|e| e.exit());
-    let (out, runs) = (root.join(out), root.join(runs));
+    let runs = root.join(runs.unwrap_or_else(|| evidence_dir(&section)));
+    let out = root.join(out);
     let mut summaries = Vec::new();
     for method in &methods {
         let run = |seed: u64, rate: Option<&String>| -> Result<(Value, PathBuf)> {
@@ -233,7 +262,7 @@ pub fn compare(root: &Path, args: &[String]) -> Result<()> {
                 }
                 None => runs.join(format!("{method}-seed-{seed}")),
             };
-            Ok((train_once(root, &dir, &a)?, dir))
+            Ok((train_once(root, &dir, &a, check)?, dir))
         };
         let mut rates = Vec::new();
         let mut chosen: Option<(String, f64, Value)> = None;
@@ -259,10 +288,18 @@ pub fn compare(root: &Path, args: &[String]) -> Result<()> {
         summary.chosen = rate;
         summaries.push((method.clone(), summary));
     }
-    let command = format!("cargo xtask compare {}", args.join(" "));
-    let text = table(&summaries, &seeds, command.trim());
-    write_section(&out, &section, &text)?;
-    print!("{text}");
+    let args: Vec<String> = std::iter::once("compare".to_string())
+        .chain(args.iter().filter(|a| *a != "--check").cloned())
+        .collect();
+    let text = table(
+        &summaries,
+        &seeds,
+        &format!("cargo xtask {}", args.join(" ")),
+    );
+    publish(&out, &section, &text, &runs, &args, check)?;
+    if !check {
+        print!("{text}");
+    }
     Ok(())
 }
 
@@ -272,24 +309,36 @@ mod tests {
 
     #[test]
     fn reports_are_summarised_per_task_metric() {
+        // A task with F1 beside accuracy: only accuracy, its primary metric, is averaged.
         let report = |acc: f64| {
             serde_json::json!({"trainable": 10, "backbone_params": 1000,
                 "examples_per_second": 4.0,
-                "tasks": [{"task": "t", "test": [{"metric": "accuracy", "value": acc}],
-                           "baseline": [{"metric": "accuracy", "value": 50.0}]}]})
+                "tasks": [{"task": "t", "primary": "accuracy",
+                           "validation": [{"metric": "f1", "value": 1.0},
+                                          {"metric": "accuracy", "value": acc + 1.0}],
+                           "test": [{"metric": "f1", "value": 0.0},
+                                    {"metric": "accuracy", "value": acc}],
+                           "baseline": [{"metric": "f1", "value": 66.0},
+                                        {"metric": "accuracy", "value": 50.0}]}]})
         };
         let s = summarise(&[report(60.0), report(70.0)]).unwrap();
         assert_eq!(s.scores["t accuracy"], vec![60.0, 70.0]);
         assert_eq!(s.averages, vec![60.0, 70.0]);
         let text = table(&[("hyperpelt".into(), s)], &[1, 2], "cargo xtask compare");
         assert!(
-            text.contains("| hyperpelt | 10 (1.000 %) | 4.0 | 65.00 ± 7.07 | 65.00 ± 7.07 |"),
+            text.contains(
+                "| hyperpelt | 10 (1.000 %) | 4.0 | 65.00 ± 7.07 | 0.00 ± 0.00 | 65.00 ± 7.07 \
+                 | 66.00 ± 7.07 |"
+            ),
             "{text}"
         );
         assert!(
-            text.contains("| majority baseline | - | - | 50.00 | 50.00 |"),
+            text.contains("| majority baseline | - | - | 50.00 | 66.00 | 50.00 | - |"),
             "{text}"
         );
+        let old = serde_json::json!({"tasks": [{"task": "t", "test": [], "baseline": []}]});
+        let err = summarise(&[old]).err().unwrap().to_string();
+        assert!(err.contains("primary"), "{err}");
         assert!(!text.contains("learning rate"), "{text}");
     }
 
@@ -297,18 +346,22 @@ mod tests {
     fn chosen_rates_are_named_with_their_validation_scores() {
         let report = serde_json::json!({"trainable": 10, "backbone_params": 1000,
             "examples_per_second": 4.0,
-            "tasks": [{"task": "t", "test": [{"metric": "accuracy", "value": 60.0}],
+            "tasks": [{"task": "t", "primary": "accuracy",
+                       "validation": [{"metric": "accuracy", "value": 62.0}],
+                       "test": [{"metric": "accuracy", "value": 60.0}],
                        "baseline": [{"metric": "accuracy", "value": 50.0}]}]});
         let mut s = summarise(&[report]).unwrap();
         s.rates = vec![("5e-4".into(), 61.5), ("2e-3".into(), 40.25)];
         s.chosen = Some("5e-4".into());
         let text = table(&[("full".into(), s)], &[1], "cargo xtask compare");
         assert!(
-            text.contains("| full | 10 (1.000 %) | 4.0 | 5e-4 | 60.00 ± 0.00 |"),
+            text.contains(
+                "| full | 10 (1.000 %) | 4.0 | 5e-4 | 60.00 ± 0.00 | 60.00 ± 0.00 | 62.00 ± 0.00 |"
+            ),
             "{text}"
         );
         assert!(
-            text.contains("| majority baseline | - | - | - | 50.00 |"),
+            text.contains("| majority baseline | - | - | - | 50.00 | 50.00 | - |"),
             "{text}"
         );
         assert!(
@@ -318,13 +371,14 @@ mod tests {
     }
 
     #[test]
-    fn the_best_validation_average_is_read_from_the_log() {
+    fn the_best_validation_score_is_read_from_the_log() {
         let dir = std::env::temp_dir().join(format!("xtask-compare-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(
             dir.join("log.jsonl"),
-            "{\"step\":10,\"loss\":1.0}\n{\"step\":20,\"average\":41.0}\n\
-             {\"step\":40,\"average\":55.5}\n{\"step\":60,\"average\":50.0}\n",
+            "{\"step\":10,\"loss\":1.0}\n{\"step\":20,\"average\":41.0,\"score\":40.0}\n\
+             {\"step\":40,\"average\":60.5,\"score\":55.5}\n\
+             {\"step\":60,\"average\":62.0,\"score\":50.0}\n",
         )
         .unwrap();
         assert_eq!(best_validation(&dir).unwrap(), 55.5);

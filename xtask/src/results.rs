@@ -1,8 +1,12 @@
 //! What `compare` and `fewshot` share: training a run once (reused when finished, resumed when
 //! interrupted), reading its report, statistics over seeds, and writing a generated section of
-//! `docs/results.md` without touching the rest of the file.
+//! `docs/results.md` without touching the rest of the file, with its evidence: the runs live in
+//! `docs/results/<section>/` (their reports, logs and configurations committed, checkpoints and
+//! weights ignored) beside `meta.json` (command, commit, CPU, date), and `--check` (`cargo xtask
+//! check-results`) regenerates the section from the committed reports alone and fails where the
+//! document disagrees.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
@@ -25,10 +29,22 @@ pub fn cell(values: &[f64]) -> String {
     format!("{mean:.2} ± {std:.2}")
 }
 
+/// The folder of a section's runs and `meta.json` when `--runs` does not name one.
+pub fn evidence_dir(section: &str) -> PathBuf {
+    PathBuf::from("docs/results").join(section)
+}
+
 /// `pelt train ARGS --out DIR` unless DIR already holds a report (a finished run is reused, an
-/// interrupted one resumed); returns the parsed `report.json`.
-pub fn train_once(root: &Path, dir: &Path, args: &[String]) -> Result<Value> {
+/// interrupted one resumed); returns the parsed `report.json`. With `check`, nothing trains: a
+/// missing report is an error.
+pub fn train_once(root: &Path, dir: &Path, args: &[String], check: bool) -> Result<Value> {
     let report = dir.join("report.json");
+    if check && !report.is_file() {
+        bail!(
+            "{}: no report.json, so the table cannot be checked against its run",
+            dir.display()
+        );
+    }
     if !report.is_file() {
         let mut a: Vec<String> = vec!["train".into()];
         a.extend(args.iter().cloned());
@@ -43,7 +59,8 @@ pub fn train_once(root: &Path, dir: &Path, args: &[String]) -> Result<Value> {
     serde_json::from_str(&text).with_context(|| format!("parsing {}", report.display()))
 }
 
-/// The first test metric of `task` in a run report: (metric name, value).
+/// The primary test metric of `task` in a run report (the one model selection reads): (metric
+/// name, value).
 pub fn test_score(report: &Value, task: &str) -> Result<(String, f64)> {
     let found = report["tasks"]
         .as_array()
@@ -51,13 +68,117 @@ pub fn test_score(report: &Value, task: &str) -> Result<(String, f64)> {
         .flatten()
         .find(|t| t["task"] == task)
         .with_context(|| format!("report has no task `{task}`"))?;
-    let metric = &found["test"][0];
+    let primary = found["primary"]
+        .as_str()
+        .with_context(|| format!("task `{task}`: report without its primary metric"))?;
+    let metric = found["test"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|m| m["metric"] == primary)
+        .with_context(|| format!("task `{task}`: no test value of {primary}"))?;
     Ok((
         metric["metric"].as_str().unwrap_or("?").to_string(),
         metric["value"]
             .as_f64()
             .with_context(|| format!("task `{task}`: test metric without a value"))?,
     ))
+}
+
+/// Writes `body` as section `name` of `out`, and `meta.json` (the command's arguments, commit,
+/// CPU model, date) into the runs' folder `runs`; with `check`, writes nothing and fails unless
+/// the section already holds exactly `body`.
+pub fn publish(
+    out: &Path,
+    name: &str,
+    body: &str,
+    runs: &Path,
+    args: &[String],
+    check: bool,
+) -> Result<()> {
+    if check {
+        let doc =
+            std::fs::read_to_string(out).with_context(|| format!("reading {}", out.display()))?;
+        if replace_section(&doc, name, body)? != doc {
+            bail!(
+                "section `{name}` of {} disagrees with the reports in {}; regenerated:\n{body}",
+                out.display(),
+                runs.display()
+            );
+        }
+        return Ok(());
+    }
+    write_section(out, name, body)?;
+    let meta = serde_json::json!({
+        "args": args,
+        "commit": output("git", &["rev-parse", "HEAD"]),
+        "cpu": cpu_model(),
+        "date": output("date", &["-u", "+%Y-%m-%d"]),
+    });
+    let path = runs.join("meta.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&meta)?)
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// What `program args` prints, trimmed ("unknown" when it cannot run).
+fn output(program: &str, args: &[&str]) -> String {
+    std::process::Command::new(program)
+        .args(args)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map_or("unknown".into(), |o| {
+            String::from_utf8_lossy(&o.stdout).trim().to_string()
+        })
+}
+
+/// The CPU's model name from `/proc/cpuinfo`, with its core count.
+fn cpu_model() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = info
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")?
+                .split_once(':')
+                .map(|(_, m)| m.trim())
+        })
+        .unwrap_or("unknown");
+    let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
+    format!("{model}, {cores} threads")
+}
+
+/// Every section with committed evidence (`docs/results/*/meta.json`) regenerated from its
+/// reports alone and compared with the document: the command's own arguments plus `--check`.
+pub fn check_all(root: &Path) -> Result<()> {
+    let dir = root.join("docs/results");
+    let mut metas: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| Some(e.ok()?.path().join("meta.json")))
+        .filter(|p| p.is_file())
+        .collect();
+    metas.sort();
+    if metas.is_empty() {
+        bail!("{}: no section with a meta.json to check", dir.display());
+    }
+    for meta in metas {
+        let text = std::fs::read_to_string(&meta)?;
+        let value: Value =
+            serde_json::from_str(&text).with_context(|| format!("parsing {}", meta.display()))?;
+        let args: Vec<String> = value["args"]
+            .as_array()
+            .with_context(|| format!("{}: no args", meta.display()))?
+            .iter()
+            .filter_map(|a| a.as_str().map(str::to_string))
+            .chain(std::iter::once("--check".to_string()))
+            .collect();
+        match args.first().map(String::as_str) {
+            Some("compare") => crate::compare::compare(root, &args[1..])?,
+            Some("fewshot") => crate::fewshot::fewshot(root, &args[1..])?,
+            other => bail!("{}: unknown command {other:?}", meta.display()),
+        }
+        println!("{}: the document agrees with its reports", meta.display());
+    }
+    Ok(())
 }
 
 /// Replaces the text between `<!-- NAME -->` and `<!-- /NAME -->` in `doc` with `body`, or
@@ -113,10 +234,32 @@ mod tests {
     }
 
     #[test]
-    fn first_test_metric_of_a_task() {
+    fn the_primary_test_metric_of_a_task() {
         let report = serde_json::json!({"tasks": [
-            {"task": "t", "test": [{"metric": "f1", "value": 61.0}, {"metric": "accuracy", "value": 55.0}]}]});
-        assert_eq!(test_score(&report, "t").unwrap(), ("f1".into(), 61.0));
+            {"task": "t", "primary": "accuracy",
+             "test": [{"metric": "f1", "value": 61.0}, {"metric": "accuracy", "value": 55.0}]},
+            {"task": "old", "test": [{"metric": "accuracy", "value": 55.0}]}]});
+        assert_eq!(test_score(&report, "t").unwrap(), ("accuracy".into(), 55.0));
         assert!(test_score(&report, "u").is_err());
+        assert!(test_score(&report, "old").is_err());
+    }
+
+    #[test]
+    fn a_checked_section_must_hold_exactly_the_regenerated_table() {
+        let dir = std::env::temp_dir().join(format!("xtask-publish-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = dir.join("results.md");
+        let args = vec!["compare".to_string(), "--seeds".into(), "1".into()];
+        publish(&out, "s", "| a | 1.00 |\n", &dir, &args, false).unwrap();
+        let meta: Value =
+            serde_json::from_slice(&std::fs::read(dir.join("meta.json")).unwrap()).unwrap();
+        assert_eq!(meta["args"], serde_json::json!(args));
+        assert!(meta["cpu"].as_str().is_some_and(|c| c.contains("threads")));
+        publish(&out, "s", "| a | 1.00 |\n", &dir, &args, true).unwrap();
+        let err = publish(&out, "s", "| a | 2.00 |\n", &dir, &args, true).unwrap_err();
+        assert!(err.to_string().contains("disagrees"), "{err}");
+        let missing = train_once(&dir, &dir.join("never-ran"), &[], true).unwrap_err();
+        assert!(missing.to_string().contains("no report.json"), "{missing}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

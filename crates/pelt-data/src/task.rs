@@ -120,6 +120,18 @@ impl SplitPolicy {
 }
 
 impl TaskSpec {
+    /// The task's primary metric, the one model selection reads (docs/train.md, "Model
+    /// selection"): accuracy where the task reports it (MRPC and QQP report F1 first), else its
+    /// first metric (Matthews for CoLA, Pearson for STS-B, VQA accuracy, exact match, CIDEr-D).
+    /// F1 is never primary: a constant answer scores 0 or up to 66.7 on it with nothing learned.
+    pub fn primary_metric(&self) -> Metric {
+        if self.metrics.contains(&Metric::Accuracy) {
+            Metric::Accuracy
+        } else {
+            self.metrics.first().copied().unwrap_or(Metric::Accuracy)
+        }
+    }
+
     /// Whether some layout of the task reads the file at `relative` (a path under the task's
     /// directory, `/`-separated) for one of its splits: what a download of the task fetches.
     pub fn reads(&self, relative: &str) -> bool {
@@ -273,6 +285,28 @@ mod tests {
     use crate::record::Origin;
     use std::path::Path;
     use std::sync::Arc;
+
+    #[test]
+    fn the_primary_metric_is_accuracy_where_reported_else_the_first() {
+        use crate::registry::task;
+        let primary = |name: &str| task(name).unwrap().primary_metric();
+        assert_eq!(primary("mrpc"), Metric::Accuracy);
+        assert_eq!(primary("qqp"), Metric::Accuracy);
+        assert_eq!(primary("pd-next"), Metric::Accuracy);
+        assert_eq!(primary("cola"), Metric::Matthews);
+        assert_eq!(primary("stsb"), Metric::Pearson);
+        assert_eq!(primary("vqa"), Metric::VqaAccuracy);
+        assert_eq!(primary("gqa"), Metric::ExactMatch);
+        assert_eq!(primary("coco"), Metric::CiderD);
+        for spec in crate::registry::TASKS {
+            assert!(
+                spec.metrics.contains(&spec.primary_metric()),
+                "{}",
+                spec.name
+            );
+            assert_ne!(spec.primary_metric(), Metric::F1, "{}", spec.name);
+        }
+    }
 
     fn record(label: RawLabel) -> Record {
         let origin = Origin {

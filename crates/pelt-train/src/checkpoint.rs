@@ -50,6 +50,7 @@ pub fn save(
     }
     fs::create_dir_all(&temporary).map_err(io(&temporary))?;
     model.save_trainable(temporary.join(TRAINABLE))?;
+    crate::pause::point(run.root(), "checkpoint", state.step);
     let bytes = optimiser.into_bytes().map_err(|e| TrainError::Checkpoint {
         path: temporary.clone(),
         reason: format!("cannot serialise the optimiser state: {e:?}"),

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{TrainError, io};
 use crate::parallel::Transport;
+use crate::selection::Selection;
 
 /// Where a backbone comes from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,6 +61,10 @@ pub struct TrainConfig {
     pub mixed_tasks: bool,
     /// Evaluate on validation every this many steps (and at the end).
     pub eval_every: u64,
+    /// The validation score the kept model maximises: `primary` (each task's primary metric,
+    /// averaged over tasks) or `mean` (the spec's mean of every number; docs/train.md, "Model
+    /// selection").
+    pub selection: Selection,
     /// Validation examples per task used during training; 0 for all of them.
     pub eval_examples: usize,
     /// Validation and test examples per task in the final report; 0 for all of them.
@@ -109,6 +114,7 @@ impl Default for TrainConfig {
             temperature: 10.0,
             mixed_tasks: false,
             eval_every: 200,
+            selection: Selection::Primary,
             eval_examples: 0,
             final_examples: 0,
             eval_batch_size: 64,

@@ -108,9 +108,3 @@ pub fn majority_baseline(
     let predictions = vec![majority; examples.len()];
     Ok(values(evaluate(data.task, &predictions, examples)?))
 }
-
-/// Mean of every number of every task: the model-selection score.
-pub fn average(scores: &BTreeMap<String, Vec<MetricValue>>) -> f64 {
-    let all: Vec<f64> = scores.values().flatten().map(|m| m.value).collect();
-    all.iter().sum::<f64>() / all.len().max(1) as f64
-}

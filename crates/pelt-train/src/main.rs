@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use pelt_train::{
     Backbone, Evaluator, RunConfig, RunDir, StopHandle, TaskSource, TrainError, backend,
     final_report, load_data, load_trained, majority_baseline, predict, pretrain, pretrain_start,
-    split_markdown, train,
+    probe, probe_markdown, split_markdown, train, trajectory_changes,
 };
 
 /// pelt: train, evaluate and export HyperPELT runs
@@ -80,6 +80,25 @@ enum Command {
         #[command(flatten)]
         backend: BackendArg,
     },
+    /// Linear probes of the frozen backbone on every text task of a configuration: a logistic
+    /// regression on the mean-pooled encoder output and on the mean-pooled input embeddings
+    /// (L2 chosen on validation); prints the table and writes OUT/probe.json
+    Probe {
+        /// Run configuration [default: configs/default.json]
+        #[arg(long, value_name = "FILE", default_value = "configs/default.json")]
+        config: PathBuf,
+        /// The task mixture, as `pelt train --tasks`
+        #[arg(long, value_name = "LIST")]
+        tasks: Option<String>,
+        /// Override any field, as `pelt train --set`
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Output directory (probe.json, and the data's caches)
+        #[arg(long, value_name = "DIR", default_value = "runs/probe")]
+        out: PathBuf,
+        #[command(flatten)]
+        backend: BackendArg,
+    },
     /// Print the best model's answer (greedy) to one input
     Predict {
         /// The run directory
@@ -117,16 +136,22 @@ enum Command {
 #[derive(Args)]
 struct TrainArgs {
     /// Run configuration, JSON or TOML (a `.toml` name) [default: configs/default.json,
-    /// HyperPELT on the bundled data; with --init-from, RUN/config.json]
+    /// HyperPELT on the bundled data; with --resume, the run's own config.json; with
+    /// --init-from, RUN/config.json]
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Run directory: config.json, log.jsonl, checkpoints/, best.safetensors, report.json,
     /// report.md, loss.png, validation.png
     #[arg(long, value_name = "DIR", default_value = "runs/default")]
     out: PathBuf,
-    /// Continue from the run directory's last checkpoint (also with another device count)
+    /// Continue from the run directory's last checkpoint (also with another device count); a
+    /// configuration that changes what the run computes is refused, naming the fields
     #[arg(long)]
     resume: bool,
+    /// With --resume: continue the run with a configuration that changes what it computes
+    /// (the changed fields are printed and the run's config.json is replaced)
+    #[arg(long, requires = "resume")]
+    allow_changes: bool,
     #[command(flatten)]
     devices: DevicesArg,
     /// The tuning method
@@ -165,13 +190,10 @@ struct TrainArgs {
 #[derive(Args)]
 struct PretrainArgs {
     /// A configuration with a `pretrain` section (corpus from
-    /// datasets/build/build_pretrain_corpus.py)
-    #[arg(
-        long,
-        value_name = "FILE",
-        default_value = "configs/pretrain-t5-mini.json"
-    )]
-    config: PathBuf,
+    /// datasets/build/build_pretrain_corpus.py) [default: configs/pretrain-t5-mini.json; with
+    /// --resume, the run's own config.json]
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Run directory
     #[arg(long, value_name = "DIR", default_value = "runs/pretrain")]
     out: PathBuf,
@@ -215,13 +237,19 @@ fn task_list(list: &str) -> Result<Vec<TaskSource>> {
         .collect()
 }
 
+/// With `--resume`, the run's own `config.json` where it has one: what a resume reads when no
+/// `--config` is given.
+fn own_config(resume: bool, out: &std::path::Path) -> Option<PathBuf> {
+    Some(RunDir::new(out).config()).filter(|file| resume && file.is_file())
+}
+
 /// The run's configuration (file, then options, then `--set`) and its main device.
 fn run_config(args: TrainArgs) -> Result<(RunConfig, burn::prelude::Device)> {
-    let file = match (args.config, &args.init_from) {
-        (Some(file), _) => file,
-        (None, Some(run)) => RunDir::new(run).config(),
-        (None, None) => PathBuf::from("configs/default.json"),
-    };
+    let file = args
+        .config
+        .or_else(|| own_config(args.resume, &args.out))
+        .or_else(|| args.init_from.as_ref().map(|run| RunDir::new(run).config()))
+        .unwrap_or_else(|| PathBuf::from("configs/default.json"));
     let mut config = RunConfig::from_file(&file)?;
     if let Some(run) = args.init_from {
         if !RunDir::new(&run).best().is_file() {
@@ -261,6 +289,18 @@ fn run_config(args: TrainArgs) -> Result<(RunConfig, burn::prelude::Device)> {
     Ok((config, device))
 }
 
+/// `--resume --allow-changes`: prints how `config` changes the run in `out`, then makes it the
+/// run's configuration, so that the resume takes it.
+fn allow_changes(out: &std::path::Path, config: &RunConfig) -> Result<()> {
+    let run = RunDir::new(out);
+    if run.config().is_file() {
+        for change in trajectory_changes(&RunConfig::from_file(run.config())?, config)? {
+            eprintln!("warning: --allow-changes: {change}");
+        }
+    }
+    Ok(run.write_config(config)?)
+}
+
 /// Runs a training loop with Ctrl-C / SIGTERM handled: the loop finishes its step and writes a
 /// checkpoint, and the process exits with status 130 (`--resume` continues it).
 fn interruptible<T>(run: impl FnOnce(&StopHandle) -> Result<T, TrainError>) -> Result<T> {
@@ -279,14 +319,21 @@ fn interruptible<T>(run: impl FnOnce(&StopHandle) -> Result<T, TrainError>) -> R
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Train(args) => {
-            let (out, resume) = (args.out.clone(), args.resume);
+            let (out, resume, allow) = (args.out.clone(), args.resume, args.allow_changes);
             let (config, device) = run_config(args)?;
+            if allow {
+                allow_changes(&out, &config)?;
+            }
             let report = interruptible(|stop| train(&config, &out, resume, &device, stop))?;
             println!("{}", report.markdown());
             println!("run directory: {}", out.display());
         }
         Command::Pretrain(args) => {
-            let mut config = RunConfig::from_file(&args.config)?;
+            let file = args
+                .config
+                .or_else(|| own_config(args.resume, &args.out))
+                .unwrap_or_else(|| PathBuf::from("configs/pretrain-t5-mini.json"));
+            let mut config = RunConfig::from_file(&file)?;
             for assignment in &args.set {
                 config.set(assignment)?;
             }
@@ -340,6 +387,29 @@ fn main() -> Result<()> {
                 pelt_train::checkpoint::last_state(&run)?.context("the run has no checkpoint")?;
             let report = final_report(&config, &run, &model, &data, &evaluator, &state)?;
             println!("{}", report.markdown());
+        }
+        Command::Probe {
+            config,
+            tasks,
+            set,
+            out,
+            backend,
+        } => {
+            let device = backend::device(&backend.backend)?;
+            let mut config = RunConfig::from_file(&config)?;
+            if let Some(list) = tasks {
+                config.tasks = task_list(&list)?;
+            }
+            for assignment in &set {
+                config.set(assignment)?;
+            }
+            config.validate()?;
+            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+            let results = probe(&config, &out, &device)?;
+            let file = out.join("probe.json");
+            std::fs::write(&file, serde_json::to_vec_pretty(&results)?)
+                .with_context(|| format!("writing {}", file.display()))?;
+            println!("{}", probe_markdown(&results));
         }
         Command::Predict {
             run,

@@ -1,6 +1,6 @@
 //! PNG plots of a run, drawn from its `log.jsonl`: `loss.png` (training loss per logged step:
 //! one line per task and their mean when the log has per-task losses, else one line) and
-//! `validation.png` (every task's validation metrics and their average per evaluation).
+//! `validation.png` (every task's validation metrics and the selection score per evaluation).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -62,11 +62,16 @@ fn series(log: &str, file: &Path) -> Result<(Vec<Series>, Vec<Series>), TrainErr
                     }
                 }
             }
-            if let Some(avg) = value["average"].as_f64() {
+            // The score model selection maximises; logs of earlier versions have the average.
+            let selected = match value["score"].as_f64() {
+                Some(score) => Some(("selection score", score)),
+                None => value["average"].as_f64().map(|avg| ("average", avg)),
+            };
+            if let Some((name, score)) = selected {
                 validation
-                    .entry("average".to_string())
+                    .entry(name.to_string())
                     .or_default()
-                    .push((step, avg));
+                    .push((step, score));
             }
         }
     }
@@ -197,12 +202,15 @@ mod tests {
             "\n",
             r#"{"step": 2, "validation": {"rte": [{"metric": "accuracy", "value": 55.0}]}, "average": 55.0}"#,
             "\n",
+            r#"{"step": 3, "validation": {"rte": [{"metric": "accuracy", "value": 57.0}]}, "average": 57.0, "score": 57.0}"#,
+            "\n",
         );
         let (loss, validation) = series(log, Path::new("log.jsonl")).unwrap();
         assert_eq!(loss[0].points, vec![(1.0, 2.5)]);
         let names: Vec<&str> = validation.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["average", "rte accuracy"]);
-        assert_eq!(validation[1].points, vec![(2.0, 55.0)]);
+        assert_eq!(names, ["average", "rte accuracy", "selection score"]);
+        assert_eq!(validation[1].points, vec![(2.0, 55.0), (3.0, 57.0)]);
+        assert_eq!(validation[2].points, vec![(3.0, 57.0)]);
         let per_task = concat!(
             r#"{"step": 10, "loss": 2.0, "task_loss": {"rte": 2.0, "cola": 4.0}}"#,
             "\n",

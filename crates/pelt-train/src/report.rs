@@ -14,6 +14,9 @@ use crate::run_dir::RunDir;
 pub struct TaskReport {
     /// Task name.
     pub task: String,
+    /// Its primary metric, the one model selection reads (absent in earlier reports).
+    #[serde(default)]
+    pub primary: String,
     /// Metrics of the best model on the whole validation set.
     pub validation: Vec<MetricValue>,
     /// Metrics of the best model on the test set.
@@ -33,8 +36,11 @@ pub struct Report {
     pub backbone: String,
     /// Optimiser steps.
     pub steps: u64,
-    /// Step of the best validation average.
+    /// Step of the best validation score under `selection`.
     pub best_step: Option<u64>,
+    /// The model-selection rule, in words (absent in earlier reports).
+    #[serde(default)]
+    pub selection: String,
     /// Trainable parameters.
     pub trainable: usize,
     /// Parameters of the T5 backbone.
@@ -79,7 +85,8 @@ impl Report {
     /// The report as Markdown.
     pub fn markdown(&self) -> String {
         let mut out = format!(
-            "# Run report\n\nMethod `{}` on {}; {} steps, best validation at step {}.\n\
+            "# Run report\n\nMethod `{}` on {}; {} steps, best validation at step {} \
+             (selection: {}).\n\
              Trainable parameters: {} ({:.2}% of the {}-parameter backbone). \
              Training throughput: {:.1} examples/s ({:.1}% of it preparing batches).\n\n\
              | task | validation | test | majority baseline (test) | test examples |\n|---|---|---|---|---:|\n",
@@ -87,6 +94,7 @@ impl Report {
             self.backbone,
             self.steps,
             self.best_step.map_or("-".to_string(), |s| s.to_string()),
+            self.selection,
             self.trainable,
             100.0 * self.trainable as f64 / self.backbone_params.max(1) as f64,
             self.backbone_params,

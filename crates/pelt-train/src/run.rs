@@ -21,13 +21,14 @@ use crate::adamw::FusedAdamW;
 use crate::checkpoint::{self, RunState};
 use crate::config::{RunConfig, TrainConfig};
 use crate::error::{TrainError, io};
-use crate::evaluate::{Evaluator, average, majority_baseline};
+use crate::evaluate::{Evaluator, MetricValue, majority_baseline};
 use crate::gradients::clip_global_norm;
 use crate::parallel::DataParallel;
 use crate::plot::write_plots;
 use crate::report::{Report, TaskReport};
 use crate::run_dir::RunDir;
 use crate::schedule::learning_rate;
+use crate::selection::Selection;
 use crate::setup::{Data, build_model, load_data};
 use crate::stop::StopHandle;
 
@@ -66,6 +67,27 @@ impl Log {
         self.lines += 1;
         Ok(())
     }
+}
+
+/// A run log's text (`log.jsonl`) split into the steps at which the run resumed (its
+/// `{"resumed_at": N}` lines, in order) and every other line: what an uninterrupted run of the
+/// same configuration writes.
+pub fn resumes(log: &str) -> (Vec<u64>, String) {
+    let mut steps = Vec::new();
+    let mut rest = String::new();
+    for line in log.lines() {
+        let resumed = serde_json::from_str::<serde_json::Value>(line)
+            .ok()
+            .and_then(|v| v.get("resumed_at")?.as_u64());
+        match resumed {
+            Some(step) => steps.push(step),
+            None => {
+                rest.push_str(line);
+                rest.push('\n');
+            }
+        }
+    }
+    (steps, rest)
 }
 
 /// The training progress bar on stderr (drawn only when stderr is a terminal, so logs of
@@ -188,19 +210,29 @@ impl Objective for TaskMixture<'_> {
         &self,
         model: &PeltModel,
     ) -> Result<(serde_json::Map<String, serde_json::Value>, f64), TrainError> {
-        let mut scores = BTreeMap::new();
+        let mut scores = Vec::new();
         for (index, task) in self.data.tasks.iter().enumerate() {
             let s = self
                 .evaluator
                 .score(model, index, task, &task.validation, self.limit)?;
-            scores.insert(task.task.name.to_string(), s);
+            scores.push((task.task, s));
         }
-        let avg = average(&scores);
-        eprintln!("validation average {avg:.2}");
+        let tasks = || scores.iter().map(|(task, s)| (*task, s.as_slice()));
+        let rule = self.evaluator.train.selection;
+        let score = rule.score(tasks());
+        let average = Selection::Mean.score(tasks());
+        eprintln!(
+            "validation score {score:.2} ({}); mean of every number {average:.2}",
+            rule.describe()
+        );
+        let by_name: BTreeMap<&str, &Vec<MetricValue>> =
+            scores.iter().map(|(task, s)| (task.name, s)).collect();
         let mut fields = serde_json::Map::new();
-        fields.insert("validation".into(), json!(scores));
-        fields.insert("average".into(), json!(avg));
-        Ok((fields, avg))
+        fields.insert("validation".into(), json!(by_name));
+        fields.insert("average".into(), json!(average));
+        fields.insert("score".into(), json!(score));
+        fields.insert("selection".into(), json!(rule));
+        Ok((fields, score))
     }
 }
 
@@ -286,15 +318,20 @@ impl<'a> Trainer<'a> {
             data_seconds: 0.0,
         };
         let mut last_good = None;
-        if let Some(dir) = resume_from {
-            (model, optimiser, state) = checkpoint::load(&dir, model, optimiser)?;
+        if let Some(dir) = &resume_from {
+            (model, optimiser, state) = checkpoint::load(dir, model, optimiser)?;
             eprintln!("resuming from {} (step {})", dir.display(), state.step);
-            last_good = Some(dir);
+            last_good = Some(dir.clone());
+        }
+        let mut log = Log::open(run, state.log_lines)?;
+        if resume_from.is_some() {
+            // Where this resume continued: the evidence that a resumed run did not restart.
+            log.write(json!({"resumed_at": state.step}))?;
         }
         Ok(Self {
             train: t,
             run,
-            log: Log::open(run, state.log_lines)?,
+            log,
             bar: progress_bar(t.steps, state.step),
             model,
             optimiser,
@@ -387,6 +424,7 @@ impl<'a> Trainer<'a> {
             objective.validate(&self.model.valid())
         })?;
         fields.insert("step".into(), json!(step));
+        crate::pause::point(self.run.root(), "evaluation", step);
         self.log.write(serde_json::Value::Object(fields))?;
         write_plots(self.run.root())?;
         if self.state.best.is_none_or(|(best, _)| score > best) {
@@ -453,6 +491,7 @@ pub fn final_report(
         };
         tasks.push(TaskReport {
             task: task.task.name.to_string(),
+            primary: task.task.primary_metric().name().to_string(),
             validation: evaluator.score(model, index, task, &task.validation, limit)?,
             test: evaluator.score(model, index, task, test, 0)?,
             baseline: majority_baseline(task, test)?,
@@ -470,6 +509,7 @@ pub fn final_report(
         },
         steps: state.step,
         best_step: state.best.map(|(_, s)| s),
+        selection: config.train.selection.describe().to_string(),
         trainable: counts.trainable,
         backbone_params: counts.backbone,
         examples_per_second: state.examples as f64 / state.train_seconds.max(1e-9),

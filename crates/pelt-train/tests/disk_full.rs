@@ -107,11 +107,18 @@ exit $status"#;
         !saved.is_empty(),
         "the disk filled before the first checkpoint"
     );
+    let (step, kept) = common::last_checkpoint(&left).unwrap();
+    assert!(step > 0);
     let resumed = train(&left);
     assert!(
         resumed.status.success(),
         "{}",
         String::from_utf8_lossy(&resumed.stderr)
+    );
+    assert_eq!(
+        common::resumed_at(&left, kept),
+        Some(step),
+        "the resume did not continue from the last checkpoint left"
     );
     common::assert_same_end(&reference, &left, "the disk filled");
     std::fs::remove_dir_all(&dir).unwrap();

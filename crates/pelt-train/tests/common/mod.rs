@@ -1,6 +1,8 @@
 //! Shared by the fault tests: a tiny training configuration on the bundled `pd-source` data
 //! (a checkpoint and an evaluation every step), and byte-level comparisons of run outputs.
 
+#![allow(dead_code)]
+
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
@@ -48,10 +50,31 @@ pub fn assert_same_end(reference: &Path, run: &Path, after: &str) {
         last(reference) == last(run),
         "the last checkpoints differ after {after}"
     );
-    for file in ["best.safetensors", "log.jsonl"] {
-        assert!(
-            read(&reference.join(file)) == read(&run.join(file)),
-            "{file} differs after {after}"
-        );
-    }
+    assert!(
+        read(&reference.join("best.safetensors")) == read(&run.join("best.safetensors")),
+        "best.safetensors differs after {after}"
+    );
+    let log = |run: &Path| {
+        let text = std::fs::read_to_string(run.join("log.jsonl")).unwrap();
+        pelt_train::resumes(&text).1
+    };
+    assert!(
+        log(reference) == log(run),
+        "log.jsonl differs (resume lines aside) after {after}"
+    );
+}
+
+/// The run's last complete checkpoint, if it has one: its step, and the log lines it keeps.
+pub fn last_checkpoint(run: &Path) -> Option<(u64, usize)> {
+    pelt_train::checkpoint::last_state(run)
+        .unwrap()
+        .map(|s| (s.step, s.log_lines))
+}
+
+/// The step of the resume line right after the first `kept` log lines (where a resume from a
+/// checkpoint that kept them writes it), if the log has one there.
+pub fn resumed_at(run: &Path, kept: usize) -> Option<u64> {
+    let text = std::fs::read_to_string(run.join("log.jsonl")).unwrap_or_default();
+    let line = text.lines().nth(kept)?;
+    serde_json::from_str::<serde_json::Value>(line).ok()?["resumed_at"].as_u64()
 }
