@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The recipe pilots of docs/results.md ("Pilots on `uncertainty`"): HyperPELT on the bundled
+# real task alone, seed 1, 600 steps, one lever at a time against the base recipe (the default
+# configuration's, learning rate 5e-4). Each pilot is one `cargo xtask compare` whose table goes
+# into docs/pilots.md (section pilot-NAME) and whose run goes into docs/results/pilot-NAME/ (the
+# committed evidence; `cargo xtask check-results` regenerates every table from it). A finished
+# pilot is reused, so rerunning this script only trains what is missing. Settings are chosen on
+# the validation column only.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+common=(--tasks uncertainty=text/uncertainty --set train.steps=600 --set train.warmup_steps=60
+        --set train.eval_every=200)
+pilot() {
+    local name=$1 rate=$2
+    shift 2
+    cargo xtask compare --methods hyperpelt --seeds 1 --learning-rates "$rate" \
+        --out docs/pilots.md --section "pilot-$name" -- "${common[@]}" "$@"
+}
+only=${1:-}
+run() { if [ -z "$only" ] || [ "$only" = "$1" ]; then pilot "$@"; fi; }
+run base 5e-4
+run smoothing-0 5e-4 --set train.label_smoothing=0
+run init-0.05 5e-4 --set pelt.init_std=0.05
+run steps-1200 5e-4 --set train.steps=1200 --set train.warmup_steps=120 --set train.eval_every=400
+run frozen-norms 5e-4 --set pelt.train_layer_norms=false
+run wider 5e-4 --set pelt.adapter_dim=64 --set pelt.prefix_len=16
+run warmup-2e-3 2e-3 --set train.warmup_steps=180
