@@ -72,7 +72,7 @@ mod tests {
 
     #[test]
     fn requests_that_do_not_fit_the_task_are_refused() {
-        // The bundled default: pd-source, pd-next (text) and easy-vqa (one image).
+        // The bundled default: pd-source, uncertainty (text) and easy-vqa (one image).
         let both = RunConfig::from_file(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/default.json"),
         )
@@ -83,6 +83,6 @@ mod tests {
         let err = |task, image| check_request(&both, task, image).unwrap_err().to_string();
         assert!(err("pd-source", Some(image)).contains("text-only"));
         assert!(err("easy-vqa", None).contains("--image FILE"));
-        assert!(err("rte", None).contains("pd-source, pd-next, easy-vqa"));
+        assert!(err("rte", None).contains("pd-source, uncertainty, easy-vqa"));
     }
 }
