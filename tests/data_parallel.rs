@@ -93,9 +93,11 @@ struct Worst {
 /// [`TOLERANCE`] and [`PARAMETER_TOLERANCE`]; returns the largest relative differences.
 fn assert_same_within_tolerance(config: &RunConfig, a: &Path, b: &Path, what: &str) -> Worst {
     let mut worst = Worst::default();
+    // The gradient norm first: a wrong gradient scale shows there at step 1, in the loss only
+    // steps later and barely (measured: 1.2e-5 relative at step 5 with unweighted workers).
     for (field, slot) in [
-        ("loss", &mut worst.loss),
         ("grad_norm", &mut worst.grad_norm),
+        ("loss", &mut worst.loss),
     ] {
         let (la, lb) = (logged(a, field), logged(b, field));
         assert_eq!(la.len(), lb.len(), "{what}: {field} log lengths");
