@@ -6,6 +6,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 mod bench;
+mod check_results;
 mod compare;
 mod fewshot;
 mod fuzz;
@@ -59,7 +60,7 @@ fn main() -> Result<()> {
         Some("check-cuda") => check_cuda(&root),
         Some("bench") => bench::bench(&root, &args[1..]),
         Some("fuzz") => fuzz::fuzz(&root, &args[1..]),
-        Some("check-results") => results::check_all(&root),
+        Some("check-results") => check_results::check_all(&root),
         Some("pretrain") => pretrain(&root, &args),
         Some("compare") => compare::compare(&root, &args[1..]),
         Some("fewshot") => fewshot::fewshot(&root, &args[1..]),

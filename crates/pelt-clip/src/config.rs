@@ -6,7 +6,6 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ClipError;
-use crate::model::ClipVisionModel;
 
 /// The MLP activation (`hidden_act` in `config.json`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -215,11 +214,6 @@ impl ClipVisionConfig {
     /// Width of one attention head.
     pub fn head_dim(&self) -> usize {
         self.hidden_size / self.num_attention_heads
-    }
-
-    /// A randomly initialised model (load real weights with [`crate::load_vision_model`]).
-    pub fn init(&self, device: &Device) -> ClipVisionModel {
-        ClipVisionModel::new(self, device)
     }
 
     /// The crate's unit tests' model: width 8, one layer of 2 heads, 16-pixel images of 2 × 2

@@ -46,28 +46,30 @@ pub struct ClipVisionModel {
     pub visual_projection: Option<Linear>,
 }
 
-impl ClipVisionModel {
-    /// Randomly initialised model (see [`ClipVisionConfig::init`]).
-    pub fn new(config: &ClipVisionConfig, device: &Device) -> Self {
+impl ClipVisionConfig {
+    /// A randomly initialised model (load real weights with [`crate::load_vision_model`]).
+    pub fn init(&self, device: &Device) -> ClipVisionModel {
         let norm = || {
-            LayerNormConfig::new(config.hidden_size)
-                .with_epsilon(config.layer_norm_eps)
+            LayerNormConfig::new(self.hidden_size)
+                .with_epsilon(self.layer_norm_eps)
                 .init(device)
         };
-        let visual_projection = config.with_projection.then(|| {
-            LinearConfig::new(config.hidden_size, config.projection_dim)
+        let visual_projection = self.with_projection.then(|| {
+            LinearConfig::new(self.hidden_size, self.projection_dim)
                 .with_bias(false)
                 .init(device)
         });
-        Self {
-            embeddings: ClipVisionEmbeddings::new(config, device),
+        ClipVisionModel {
+            embeddings: ClipVisionEmbeddings::new(self, device),
             pre_layrnorm: norm(),
-            encoder: ClipEncoder::new(config, device),
+            encoder: ClipEncoder::new(self, device),
             post_layernorm: norm(),
             visual_projection,
         }
     }
+}
 
+impl ClipVisionModel {
     /// Encodes `pixels: [batch, channels, image_size, image_size]` (as produced by
     /// [`crate::ClipImageProcessor`]).
     ///

@@ -5,8 +5,6 @@
 
 use std::path::PathBuf;
 
-use crate::batcher::TruncationStats;
-
 /// The visual side of a batch of an image task.
 #[derive(Debug, Clone, PartialEq)]
 pub enum VisualInput {
@@ -61,4 +59,24 @@ pub struct Batch {
     pub visual: Option<VisualInput>,
     /// What truncation did to this batch.
     pub truncation: TruncationStats,
+}
+
+/// Counts of truncated sequences.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TruncationStats {
+    /// Rows seen.
+    pub rows: usize,
+    /// Sources cut to `max_source_len`.
+    pub sources: usize,
+    /// Targets cut to `max_target_len`.
+    pub targets: usize,
+}
+
+impl TruncationStats {
+    /// Adds another count.
+    pub fn add(&mut self, other: TruncationStats) {
+        self.rows += other.rows;
+        self.sources += other.sources;
+        self.targets += other.targets;
+    }
 }

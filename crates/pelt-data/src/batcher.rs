@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use tokenizers::Tokenizer;
 
-use crate::batch::{Batch, VisualInput};
+use crate::batch::{Batch, TruncationStats, VisualInput};
 use crate::error::{DataError, Result};
 use crate::features::FeatureCache;
 use crate::image::ImageRef;
@@ -36,26 +36,6 @@ impl Default for BatcherConfig {
             max_target_len: 128,
             pad_to_max: false,
         }
-    }
-}
-
-/// Counts of truncated sequences.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TruncationStats {
-    /// Rows seen.
-    pub rows: usize,
-    /// Sources cut to `max_source_len`.
-    pub sources: usize,
-    /// Targets cut to `max_target_len`.
-    pub targets: usize,
-}
-
-impl TruncationStats {
-    /// Adds another count.
-    pub fn add(&mut self, other: TruncationStats) {
-        self.rows += other.rows;
-        self.sources += other.sources;
-        self.targets += other.targets;
     }
 }
 

@@ -151,6 +151,14 @@ impl DataError {
         }
     }
 
+    /// A Parquet error about the file at `path`.
+    pub(crate) fn parquet(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        Self::Parquet {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+
     /// A malformed-row error.
     pub(crate) fn malformed(
         path: impl Into<PathBuf>,

@@ -2,9 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::Result;
-use crate::reader::{self, Reading};
-use crate::record::Record;
+use crate::shards;
 
 /// A column of a GLUE TSV file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,7 +189,7 @@ impl Layout {
             // Some shards are enough: an incomplete set is then read, and refused naming the gap.
             Self::Parquet(columns) => {
                 let (dir, split) = (columns.split_dir(root, split), columns.hub_split(split));
-                !matches!(reader::parquet::shards(&dir, split), Ok(shards) if shards.is_empty())
+                !matches!(shards::shards(&dir, split), Ok(shards) if shards.is_empty())
             }
             _ => self.files(split).iter().all(|f| root.join(f).exists()),
         }
@@ -208,34 +206,13 @@ impl Layout {
                 && relative
                     .file_name()
                     .and_then(|n| n.to_str())
-                    .is_some_and(|n| reader::parquet::is_shard(n, hub))
+                    .is_some_and(|n| shards::is_shard(n, hub))
         };
         shard(columns.dir)
             || columns
                 .images
                 .iter()
                 .any(|image| matches!(image, ImageColumn::Joined { dir, .. } if shard(dir)))
-    }
-
-    /// Reads the records of one official split.
-    pub(crate) fn read(&self, reading: &mut Reading<'_>, split: &str) -> Result<Vec<Record>> {
-        let files: Vec<PathBuf> = self
-            .files(split)
-            .iter()
-            .map(|f| reading.root.join(f))
-            .collect();
-        match self {
-            Self::GlueTsv(tsv) => reader::glue_tsv::read(reading, &files[0], tsv),
-            Self::Jsonl { label, image, .. } => {
-                reader::jsonl::read(reading, &files[0], label, *image)
-            }
-            Self::Parquet(columns) => reader::parquet::read(reading, split, columns),
-            Self::Vqa { .. } => reader::vqa::read(reading, &files[0], &files[1], split),
-            Self::Gqa => reader::gqa::read(reading, &files[0]),
-            Self::Nlvr2 => reader::nlvr2::read(reading, &files[0], split),
-            Self::Karpathy { .. } => reader::karpathy::read(reading, &files[0], split),
-            Self::EasyVqa => reader::easy_vqa::read(reading, &files[0], split),
-        }
     }
 }
 

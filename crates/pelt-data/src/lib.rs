@@ -32,14 +32,15 @@ mod record;
 pub mod registry;
 pub mod rng;
 mod sampler;
+mod shards;
 mod skipped;
 mod span_corruption;
 pub mod splits;
 mod task;
 mod tokens;
 
-pub use batch::{Batch, VisualInput};
-pub use batcher::{Batcher, BatcherConfig, Row, TruncationStats};
+pub use batch::{Batch, TruncationStats, VisualInput};
+pub use batcher::{Batcher, BatcherConfig, Row};
 pub use error::{DataError, Result};
 pub use features::FeatureCache;
 pub use few_shot::few_shot;
@@ -48,7 +49,7 @@ pub use layout::{Column, GlueTsv, ImageColumn, ImageField, Layout, ParquetColumn
 pub use load_task::{LoadOptions, TaskData, detect_layout, load_task, read_split};
 pub use prefetch::{Loader, LoaderConfig};
 pub use pretrain::PretrainCorpus;
-pub use reader::parquet::read_embedded_images;
+pub use reader::parquet_images::read_embedded_images;
 pub use record::{Example, Origin, RawLabel, Record};
 pub use registry::task;
 pub use sampler::{BatchPlan, SamplerConfig, TemperatureSampler};

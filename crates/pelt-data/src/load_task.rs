@@ -90,7 +90,7 @@ pub fn read_split(
         skip_malformed: options.skip_malformed,
         report: ReadReport::default(),
     };
-    let records = layout.read(&mut reading, split)?;
+    let records = crate::reader::read(layout, &mut reading, split)?;
     let mut report = reading.report;
     let mut seen_images: HashSet<String> = HashSet::new();
     let mut examples = Vec::with_capacity(records.len());

@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use crate::batch::Batch;
-use crate::batcher::{Batcher, TruncationStats};
+use crate::batch::TruncationStats;
+use crate::batcher::Batcher;
 use crate::error::{DataError, Result};
 use crate::load_task::TaskData;
 use crate::sampler::TemperatureSampler;

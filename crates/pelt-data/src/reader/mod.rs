@@ -10,14 +10,17 @@ pub(crate) mod jsonl;
 pub(crate) mod karpathy;
 pub(crate) mod nlvr2;
 pub(crate) mod parquet;
+mod parquet_file;
+pub(crate) mod parquet_images;
 pub(crate) mod vqa;
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::{DataError, Result};
+use crate::layout::Layout;
 use crate::record::{Origin, Record};
 use crate::skipped::ReadReport;
 
@@ -45,6 +48,25 @@ impl Reading<'_> {
                 reason,
             ))
         }
+    }
+}
+
+/// Reads the records of one official split of a data set in `layout`, with its reader.
+pub(crate) fn read(layout: &Layout, reading: &mut Reading<'_>, split: &str) -> Result<Vec<Record>> {
+    let files: Vec<PathBuf> = layout
+        .files(split)
+        .iter()
+        .map(|f| reading.root.join(f))
+        .collect();
+    match layout {
+        Layout::GlueTsv(tsv) => glue_tsv::read(reading, &files[0], tsv),
+        Layout::Jsonl { label, image, .. } => jsonl::read(reading, &files[0], label, *image),
+        Layout::Parquet(columns) => parquet::read(reading, split, columns),
+        Layout::Vqa { .. } => vqa::read(reading, &files[0], &files[1], split),
+        Layout::Gqa => gqa::read(reading, &files[0]),
+        Layout::Nlvr2 => nlvr2::read(reading, &files[0], split),
+        Layout::Karpathy { .. } => karpathy::read(reading, &files[0], split),
+        Layout::EasyVqa => easy_vqa::read(reading, &files[0], split),
     }
 }
 
