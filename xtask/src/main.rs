@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, bail};
 
@@ -90,9 +91,31 @@ pub(crate) fn allocator_settings(command: &mut Command) -> &mut Command {
     command
 }
 
-/// Runs the `pelt` binary of `pelt-train`, built in release mode, from the workspace root,
-/// with our allocator settings.
+/// Builds the `pelt` binary in release mode, once per `cargo xtask` command: one line says
+/// what is built and how long a first build takes, then cargo's own progress shows, so that a
+/// cold build does not look like a hang.
+fn build_pelt(root: &Path) -> Result<()> {
+    static BUILT: AtomicBool = AtomicBool::new(false);
+    if BUILT.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    eprintln!(
+        "building pelt (release; a first build takes about 10-20 minutes on 2 cores, later \
+         ones seconds)"
+    );
+    run(
+        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .current_dir(root)
+            .args(["build", "--release", "-p", "pelt-train", "--bin", "pelt"]),
+    )?;
+    BUILT.store(true, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Runs the `pelt` binary of `pelt-train`, built in release mode ([`build_pelt`]), from the
+/// workspace root, with our allocator settings.
 pub(crate) fn pelt(root: &Path, args: &[String]) -> Result<()> {
+    build_pelt(root)?;
     let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     let status = allocator_settings(&mut command)
         .current_dir(root)

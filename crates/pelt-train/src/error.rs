@@ -74,6 +74,20 @@ pub enum TrainError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A model or data set could not be had from the Hugging Face cache or hub
+    /// (docs/train.md, "Hub downloads").
+    #[error(
+        "`{id}`{}: {reason}",
+        file.as_ref().map_or(String::new(), |f| format!(", file `{f}`"))
+    )]
+    Hub {
+        /// The repository id (`google/flan-t5-base`, `nyu-mll/glue`).
+        id: String,
+        /// The file within the repository, where one is to blame.
+        file: Option<String>,
+        /// What went wrong, and what to do about it.
+        reason: String,
+    },
 }
 
 /// Shorthand for an I/O error on `path`.

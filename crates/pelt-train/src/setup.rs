@@ -47,10 +47,8 @@ fn task_dir(spec: &TaskSpec, data: &Path, dir: &Path) -> Result<PathBuf, TrainEr
             .map(str::to_string)
     };
     match (id(data), id(dir)) {
-        (_, Some(id)) => resolve_dataset(&id, &|file| spec.reads(file)),
-        (Some(id), None) => {
-            resolve_dataset(&format!("{id}/{}", dir.display()), &|file| spec.reads(file))
-        }
+        (_, Some(id)) => resolve_dataset(&id, spec),
+        (Some(id), None) => resolve_dataset(&format!("{id}/{}", dir.display()), spec),
         (None, None) => Ok(data.join(dir)),
     }
 }
