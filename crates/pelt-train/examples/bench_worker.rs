@@ -28,7 +28,7 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use pelt_hyper::{Materialised, Method, PeltConfig, PeltInput, PeltModel, VisualConfig};
 use pelt_t5::{GenerationConfig, T5Config, T5Input};
-use pelt_train::{DataParallel, FusedAdamW, clip_global_norm};
+use pelt_train::{DataParallel, DeviceSpec, FusedAdamW, MicroBatch, TrainConfig, clip_global_norm};
 use serde_json::json;
 
 const BATCH: usize = 8;
@@ -271,15 +271,20 @@ fn main() -> Result<()> {
             // The trainer's optimiser (weight decay 0 here, as before) and gradients (one
             // worker: the plain loss and backward pass).
             let mut optimiser = FusedAdamW::module(0.0, false);
-            let mut parallel = DataParallel::new(
-                vec![(args.backend.clone(), device.clone()); args.workers],
-                &autodiff,
-                pelt_train::Transport::Gather,
-            )?;
+            let train = TrainConfig {
+                devices: vec![args.backend.parse::<DeviceSpec>()?; args.workers],
+                ..TrainConfig::default()
+            };
+            let mut parallel = DataParallel::new(&train, &autodiff)?;
             let times = time(args.warmup, args.iters, || {
                 let current = model.take().context("the model is put back every step")?;
-                let (_, grads) =
-                    parallel.gradients(&current, input.clone(), labels.clone(), 0.1, 1)?;
+                let (_, grads) = parallel.gradients(
+                    &current,
+                    input.clone(),
+                    labels.clone(),
+                    0.1,
+                    MicroBatch { index: 0, count: 1 },
+                )?;
                 model = Some(optimiser.step(3e-4, current, grads));
                 sync(&autodiff)
             })?;

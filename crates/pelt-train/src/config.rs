@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use pelt_hyper::PeltConfig;
 use serde::{Deserialize, Serialize};
 
+use crate::backend::DeviceSpec;
 use crate::error::{TrainError, io};
 use crate::parallel::Transport;
 use crate::selection::Selection;
@@ -88,15 +89,32 @@ pub struct TrainConfig {
     /// Few-shot: training examples kept per distinct target (class) of each task; 0 keeps
     /// them all.
     pub shots: usize,
-    /// Data-parallel workers, comma-separated (`cpu` for one, `cpu,cpu`, `cuda:0,cuda:1`,
-    /// `wgpu:0,wgpu:1`; docs/train.md, "Several devices"). Empty: the command's `--backend`
-    /// device, with two workers when it is the CPU and has at least two threads, else one.
-    /// Every micro-batch of `batch_size` rows is split between them.
-    pub devices: String,
+    /// Data-parallel workers, written comma-separated in files and `--set` (`cpu` for one,
+    /// `cpu,cpu`, `cuda:0,cuda:1`, `wgpu:0,wgpu:1`; docs/train.md, "Several devices"). Empty:
+    /// the command's `--backend` device, with two workers when it is the CPU and has at least
+    /// two threads, else one. Every micro-batch of `batch_size` rows is split between them;
+    /// the first holds the model ([`main_device`](Self::main_device)).
+    #[serde(with = "crate::backend::device_list_string")]
+    pub devices: Vec<DeviceSpec>,
     /// How the workers' gradients are combined: `gather` (Burn's `GradientsParams::to_device`
     /// and `GradientsAccumulator`, any backend) or `nccl` (Burn's `DistributedContext`: one
     /// worker per CUDA device; docs/train.md, "Several devices").
     pub transport: Transport,
+    /// Seconds the data-parallel workers of a micro-batch may take for their forward passes,
+    /// and then again for their backward passes (where NCCL's all-reduces run), before the run
+    /// stops with [`TrainError::Stalled`] naming the workers that did not answer
+    /// (docs/train.md, "Several devices"). It must exceed the slowest worker's pass, kernel
+    /// compilation on first use included.
+    pub collective_timeout_secs: u64,
+}
+
+impl TrainConfig {
+    /// The device that holds the model, AdamW's state, evaluation and checkpoints: the first
+    /// of [`devices`](Self::devices), else `backend` (the command's `--backend`). The one
+    /// place this rule lives; `DataParallel::new` refuses a model on any other device.
+    pub fn main_device(&self, backend: DeviceSpec) -> DeviceSpec {
+        self.devices.first().copied().unwrap_or(backend)
+    }
 }
 
 impl Default for TrainConfig {
@@ -126,8 +144,9 @@ impl Default for TrainConfig {
             seed: 42,
             log_every: 10,
             shots: 0,
-            devices: String::new(),
+            devices: Vec::new(),
             transport: Transport::Gather,
+            collective_timeout_secs: 1800,
         }
     }
 }
@@ -278,15 +297,12 @@ impl RunConfig {
                 }
             }
         }
-        if !t.devices.is_empty() {
-            crate::backend::devices(&t.devices)?;
+        t.transport.check(&t.devices)?;
+        for device in &t.devices {
+            device.device()?;
         }
-        if t.transport == Transport::Nccl {
-            let names: Vec<&str> = match t.devices.is_empty() {
-                true => Vec::new(),
-                false => t.devices.split(',').map(str::trim).collect(),
-            };
-            t.transport.check(&names)?;
+        if t.collective_timeout_secs == 0 {
+            return bad("`train.collective_timeout_secs` must be at least 1");
         }
         if t.steps == 0 || t.batch_size == 0 || t.grad_accumulation == 0 {
             return bad(
@@ -395,6 +411,39 @@ mod tests {
             err.contains("train.transport") && err.contains("`cpu`"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn devices_are_read_as_a_typed_list_and_written_back_as_a_string() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+        let mut config = RunConfig::from_file(dir.join("glue-t5-base.json")).unwrap();
+        assert!(config.train.devices.is_empty());
+        assert_eq!(config.train.main_device(DeviceSpec::AUTO), DeviceSpec::AUTO);
+        config.set("train.devices=flex, cpu").unwrap();
+        let cpu: DeviceSpec = "cpu".parse().unwrap();
+        assert_eq!(config.train.devices, [cpu, cpu]);
+        assert_eq!(config.train.main_device(DeviceSpec::AUTO), cpu);
+        let json = serde_json::to_value(&config).unwrap();
+        assert_eq!(json["train"]["devices"], "cpu,cpu");
+        let err = config
+            .set("train.devices=cpu,cpu:1")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`cpu:1`") && err.contains("takes no number"),
+            "{err}"
+        );
+        let err = config
+            .set("train.collective_timeout_secs=0")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("collective_timeout_secs"), "{err}");
+        // One device named twice is refused when the configuration is read, naming it, even
+        // in a build without CUDA (the transport rule comes before the build's backends).
+        config.train.devices = crate::backend::device_list("cuda,cuda:0").unwrap();
+        config.train.transport = Transport::Nccl;
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("`cuda:0` twice"), "{err}");
     }
 
     #[test]

@@ -55,6 +55,21 @@ pub enum TrainError {
         /// What it reported.
         message: String,
     },
+    /// Data-parallel workers did not finish a pass within `train.collective_timeout_secs` (a
+    /// peer lost inside an all-reduce, a device that stopped answering); the run stopped, its
+    /// last checkpoint is intact, and the stuck worker threads are left behind.
+    #[error(
+        "{} did not finish {pass} within {seconds} s (train.collective_timeout_secs); the run stopped",
+        workers.iter().map(|(k, device)| format!("worker {k} on `{device}`")).collect::<Vec<_>>().join(", ")
+    )]
+    Stalled {
+        /// The workers still out, by index in `train.devices` and device.
+        workers: Vec<(usize, String)>,
+        /// `its forward pass` or `its backward pass and all-reduce`.
+        pass: &'static str,
+        /// The timeout.
+        seconds: u64,
+    },
     /// The run was interrupted (Ctrl-C, SIGTERM) and saved a checkpoint.
     #[error(
         "interrupted at step {step}; checkpoint {} written; continue with --resume",

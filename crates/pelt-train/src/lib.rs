@@ -9,6 +9,7 @@ pub mod checkpoint;
 mod config;
 mod error;
 mod evaluate;
+mod fault;
 mod gradients;
 pub mod hub;
 mod parallel;
@@ -28,11 +29,12 @@ mod stop;
 mod to_tensors;
 
 pub use adamw::FusedAdamW;
+pub use backend::{DeviceKind, DeviceSpec};
 pub use config::{Backbone, PRETRAIN_TASK, PretrainConfig, RunConfig, TaskSource, TrainConfig};
 pub use error::TrainError;
 pub use evaluate::{Evaluator, MetricValue, majority_baseline};
 pub use gradients::{clip_global_norm, stable_param_ids};
-pub use parallel::{DataParallel, Transport};
+pub use parallel::{DataParallel, MicroBatch, Transport};
 pub use plot::write_plots;
 pub use predict::predict;
 pub use pretrain::{

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use pelt_train::{
-    Backbone, Evaluator, RunConfig, RunDir, StopHandle, TaskSource, TrainError, backend,
-    final_report, load_data, load_trained, majority_baseline, predict, pretrain, pretrain_start,
-    probe, probe_markdown, split_markdown, train, trajectory_changes,
+    Backbone, DeviceSpec, Evaluator, RunConfig, RunDir, StopHandle, TaskSource, TrainError,
+    backend, final_report, load_data, load_trained, majority_baseline, predict, pretrain,
+    pretrain_start, probe, probe_markdown, split_markdown, train, trajectory_changes,
 };
 
 /// pelt: train, evaluate and export HyperPELT runs
@@ -40,22 +40,23 @@ struct DevicesArg {
 }
 
 impl DevicesArg {
-    /// The main device, with `config.train.devices` set from `--devices`: the list's first
-    /// entry when there is a list (from `--devices` or the configuration), else `--backend`'s
-    /// device. A list and an explicit `--backend` together are refused.
+    /// The main device ([`TrainConfig::main_device`](pelt_train::TrainConfig::main_device)),
+    /// with `config.train.devices` set from `--devices`: the list's first entry when there is
+    /// a list (from `--devices` or the configuration), else `--backend`'s device. A list and
+    /// an explicit `--backend` together are refused.
     fn resolve(&self, config: &mut RunConfig) -> Result<burn::prelude::Device> {
         if let Some(list) = &self.devices {
-            config.train.devices = list.clone();
+            config.train.devices = backend::device_list(list)?;
         }
-        let first = config.train.devices.split(',').next().unwrap_or("").trim();
-        Ok(match (self.backend.backend.as_str(), first) {
-            (_, "") => backend::device(&self.backend.backend)?,
-            ("auto", name) => backend::device(name)?,
-            (name, _) => bail!(
-                "--backend {name} and train.devices `{}` both choose devices: use one of them",
-                config.train.devices
-            ),
-        })
+        let chosen: DeviceSpec = self.backend.backend.parse()?;
+        if chosen != DeviceSpec::AUTO && !config.train.devices.is_empty() {
+            bail!(
+                "--backend {} and train.devices `{}` both choose devices: use one of them",
+                self.backend.backend,
+                backend::device_list_text(&config.train.devices)
+            );
+        }
+        Ok(config.train.main_device(chosen).device()?)
     }
 }
 
@@ -460,7 +461,10 @@ mod tests {
         };
         let mut config = RunConfig::from_file("../../configs/default.json").unwrap();
         args("auto", Some("cpu,cpu")).resolve(&mut config).unwrap();
-        assert_eq!(config.train.devices, "cpu,cpu");
+        assert_eq!(
+            config.train.devices,
+            backend::device_list("cpu,cpu").unwrap()
+        );
         let err = args("flex", None).resolve(&mut config).unwrap_err();
         assert!(err.to_string().contains("both choose devices"), "{err}");
         assert!(

@@ -1,15 +1,24 @@
 //! Data-parallel training over the workers of `train.devices` (docs/train.md, "Several
-//! devices"), on Burn's multi-device pieces: every micro-batch is split by rows, each worker
-//! computes its rows' gradients on its own device in its own thread, `GradientsParams::to_device`
-//! brings them to the main device and `GradientsAccumulator` sums them; one optimiser step on
-//! the main model follows (`run.rs`), and the next step's replicas start from its result.
-//! With `train.transport: "nccl"` (one worker per CUDA device), Burn's own engine combines them
-//! instead: the replicas' trainable parameters are marked distributed and NCCL all-reduces
-//! their gradients inside each worker's backward pass (`DistributedContext`).
+//! devices"), on Burn's multi-device pieces: every micro-batch is split by rows, and each worker
+//! computes its rows' loss and gradients on its own device in its own thread. The workers meet
+//! after their forward passes: if any failed, none starts its backward pass, and the run stops
+//! with the failure, named; a pass that does not end within `train.collective_timeout_secs`
+//! stops it too. With `train.transport: "gather"`, `GradientsParams::to_device` brings the
+//! gradients to the main device and `GradientsAccumulator` sums them; with `"nccl"` (one worker
+//! per CUDA device), Burn's own engine combines them: the replicas' trainable parameters are
+//! marked distributed and NCCL all-reduces their gradients inside each worker's backward pass
+//! (`DistributedContext`, started after every device has computed a micro-batch, and used only
+//! for micro-batch shapes every device has computed once on `gather`). One optimiser step on
+//! the main model follows (`run.rs`); its new trainable values go to the other devices once, at
+//! the next step's first micro-batch.
 
 use std::any::Any;
+use std::collections::{BTreeMap, HashSet};
 use std::ops::Range;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::time::{Duration, Instant};
 
 use burn::module::{ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::{GradientsAccumulator, GradientsParams};
@@ -20,7 +29,10 @@ use pelt_hyper::{PeltInput, PeltModel};
 use pelt_t5::IGNORE_INDEX;
 use serde::{Deserialize, Serialize};
 
+use crate::backend::{DeviceKind, DeviceSpec};
+use crate::config::TrainConfig;
 use crate::error::TrainError;
+use crate::fault;
 
 /// One worker: a device and, on the CPU, its own thread pool (the CPU's threads are shared out
 /// between the CPU workers).
@@ -29,7 +41,9 @@ struct Worker {
     name: String,
     /// Its autodiff device.
     device: Device,
-    pool: Option<rayon::ThreadPool>,
+    /// Its device's entry in [`DataParallel::secondary`]; `None` on the main device.
+    copy: Option<usize>,
+    pool: Option<Arc<rayon::ThreadPool>>,
 }
 
 /// How the workers' gradients are combined (`train.transport`; docs/train.md, "Several
@@ -47,134 +61,186 @@ pub enum Transport {
 }
 
 impl Transport {
-    /// Checks that the workers named `names` (as in `train.devices`) can use this transport.
-    pub fn check(self, names: &[&str]) -> Result<(), TrainError> {
+    /// Checks that workers on `devices` (`train.devices`) can use this transport: `nccl` takes
+    /// one worker per CUDA device, each device once (a bare `cuda` is `cuda:0`: Burn keys the
+    /// all-reduce by device, so two workers on one device would wait for each other forever).
+    /// `gather` takes any list, a device several times included (`cpu,cpu`).
+    pub fn check(self, devices: &[DeviceSpec]) -> Result<(), TrainError> {
         if self == Self::Gather {
             return Ok(());
         }
         let bad = |why: String| Err(TrainError::Config(format!("train.transport `nccl`: {why}")));
-        if names.is_empty() {
+        if devices.is_empty() {
             return bad("name the CUDA devices in train.devices (cuda:0,cuda:1,...)".into());
         }
-        if let Some(name) = names.iter().find(|n| !n.starts_with("cuda")) {
+        if let Some(device) = devices.iter().find(|d| d.kind != DeviceKind::Cuda) {
             return bad(format!(
-                "worker `{name}` is not a CUDA device (NCCL runs on CUDA only)"
+                "worker `{device}` is not a CUDA device (NCCL runs on CUDA only)"
             ));
         }
-        let mut seen = names.to_vec();
-        seen.sort_unstable();
-        if let Some(twice) = seen.windows(2).find(|w| w[0] == w[1]) {
-            return bad(format!(
-                "`{}` twice: NCCL takes one worker per device",
-                twice[0]
-            ));
+        for (k, device) in devices.iter().enumerate() {
+            if let Some(first) = devices[..k].iter().position(|d| d == device) {
+                return bad(format!(
+                    "`{device}` twice (workers {first} and {k}; a bare `cuda` is `cuda:0`): \
+                     NCCL takes one worker per device"
+                ));
+            }
         }
         Ok(())
     }
 }
 
-/// The workers of a run and the frozen tensors of each device other than the main one.
+/// Which micro-batch of an optimiser step a [`DataParallel::gradients`] call computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MicroBatch {
+    /// Its index in the step, from 0. The first of a step sends the model's trainable values to
+    /// the other devices; the others reuse them (the model changes only between steps).
+    pub index: usize,
+    /// The step's micro-batches (`train.grad_accumulation`); the loss is divided by it.
+    pub count: usize,
+}
+
+/// How one micro-batch's gradients are combined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Combine {
+    /// Every worker's gradients moved to the main device and summed there, in worker order.
+    Gather,
+    /// Burn's engine all-reduces them inside the backward passes: the first worker's, on the
+    /// main device ([`DataParallel::new`]), are the sum.
+    AllReduce,
+}
+
+/// One worker's part of a micro-batch.
+struct Job {
+    /// The worker's index in `train.devices`.
+    k: usize,
+    replica: PeltModel,
+    input: PeltInput,
+    /// `[rows, tgt]`.
+    labels: Tensor<2, Int>,
+    /// Its share of the batch's scored target tokens.
+    share: f64,
+    /// The step's micro-batches.
+    divisor: usize,
+}
+
+/// The workers of a run and the model's copies on the devices other than the main one.
 pub struct DataParallel {
     /// The autodiff device of the main model (optimiser state, evaluation, checkpoints).
     main: Device,
     workers: Vec<Worker>,
-    /// Per device other than the main one: a replica of the model moved there once; its frozen
-    /// tensors are shared by every worker of that device, its trainable ones replaced each step.
-    bases: Vec<(Device, PeltModel)>,
-    /// Burn's engine while `train.transport` is `nccl`: alive for the whole run.
+    /// The devices other than the main one, each with its first worker (named in errors).
+    secondary: Vec<(Device, usize)>,
+    /// Per device of `secondary`: the model there, its frozen tensors moved once, its trainable
+    /// values those of the current optimiser step (replaced, not added to, at each step's first
+    /// micro-batch). Empty until the first micro-batch.
+    copies: Vec<PeltModel>,
+    transport: Transport,
+    /// Micro-batch shapes every device has computed once on `gather` (see [`shape`]); under
+    /// `nccl`, only these are all-reduced, so that no kernel is tuned for a new shape while a
+    /// peer waits in a collective.
+    warm: HashSet<Vec<usize>>,
+    /// Burn's engine under `nccl`, once every device has computed a micro-batch; alive for the
+    /// rest of the run.
     distributed: Option<DistributedContext>,
+    /// `train.collective_timeout_secs`.
+    timeout: Duration,
 }
 
 impl DataParallel {
-    /// Workers on `devices` (inner devices, with their names for error messages) for a model on
-    /// the autodiff device `main`. One worker on the main device (the default) computes as a
-    /// single-device run always did; the CPU's threads (`rayon`'s global pool) are split evenly
-    /// between the workers on the CPU, at least one each. With [`Transport::Nccl`], Burn's
-    /// engine is started on the workers' devices.
-    pub fn new(
-        devices: Vec<(String, Device)>,
-        main: &Device,
-        transport: Transport,
-    ) -> Result<Self, TrainError> {
-        if devices.is_empty() {
-            return Err(TrainError::Config("train.devices: no device".into()));
-        }
-        let names: Vec<&str> = devices.iter().map(|(name, _)| name.as_str()).collect();
-        transport.check(&names)?;
-        let distributed = match transport {
-            Transport::Gather => None,
-            Transport::Nccl => {
-                let inner: Vec<Device> = devices.iter().map(|(_, d)| d.clone()).collect();
-                let config = DistributedConfig {
-                    // Each worker's loss is pre-weighted by its share of the batch: the sum is
-                    // the whole batch's mean, as `Gather` computes it.
-                    all_reduce_op: ReduceOperation::Sum,
+    /// The workers of `train.devices` (checked with `train.transport`) for a model on the
+    /// autodiff device `main`, which must be [`TrainConfig::main_device`]'s. With no list, the
+    /// workers of a run that names none: two on the CPU when it has at least two threads, each
+    /// with half of them (faster than one worker with all of them: docs/benchmarks.md,
+    /// "Data-parallel workers on the CPU"); else one on `main`. One worker on the main device
+    /// computes as a single-device run always did; the CPU's threads (`rayon`'s global pool)
+    /// are split evenly between the workers on the CPU, at least one each.
+    pub fn new(train: &TrainConfig, main: &Device) -> Result<Self, TrainError> {
+        train.transport.check(&train.devices)?;
+        let devices = match train.devices.first() {
+            None => {
+                let workers = if on_cpu(main) && rayon::current_num_threads() >= 2 {
+                    2
+                } else {
+                    1
                 };
-                let context = catch_unwind(|| DistributedContext::init(inner, config));
-                Some(context.map_err(|panic| worker_failed(&names.join(","), 0, panic.as_ref()))?)
+                vec![("the run's device".to_string(), main.clone().inner()); workers]
+            }
+            Some(first) => {
+                if first.device()? != *main {
+                    return Err(TrainError::Config(format!(
+                        "train.devices: the model is not on `{first}`, the first device of the \
+                         list, which holds it (TrainConfig::main_device)"
+                    )));
+                }
+                train
+                    .devices
+                    .iter()
+                    .map(|spec| Ok((spec.to_string(), spec.device()?)))
+                    .collect::<Result<Vec<_>, TrainError>>()?
             }
         };
         let cpu_workers = devices.iter().filter(|(_, device)| on_cpu(device)).count();
         let threads = (rayon::current_num_threads() / cpu_workers.max(1)).max(1);
         let several = devices.len() > 1;
-        let workers = devices
-            .into_iter()
-            .map(|(name, device)| {
-                let pool = match several && on_cpu(&device) {
-                    true => Some(
-                        rayon::ThreadPoolBuilder::new()
-                            .num_threads(threads)
-                            .build()
-                            .map_err(|e| {
-                                TrainError::Config(format!("worker {name}: thread pool: {e}"))
-                            })?,
-                    ),
-                    false => None,
-                };
-                Ok(Worker {
-                    name,
-                    device: device.autodiff(),
-                    pool,
-                })
-            })
-            .collect::<Result<Vec<_>, TrainError>>()?;
+        let mut secondary: Vec<(Device, usize)> = Vec::new();
+        let mut workers = Vec::new();
+        for (k, (name, device)) in devices.into_iter().enumerate() {
+            let pool = if several && on_cpu(&device) {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .map_err(|e| TrainError::Config(format!("worker {name}: thread pool: {e}")))?;
+                Some(Arc::new(pool))
+            } else {
+                None
+            };
+            let device = device.autodiff();
+            let copy = if device == *main {
+                None
+            } else if let Some(i) = secondary.iter().position(|(d, _)| *d == device) {
+                Some(i)
+            } else {
+                secondary.push((device.clone(), k));
+                Some(secondary.len() - 1)
+            };
+            workers.push(Worker {
+                name,
+                device,
+                copy,
+                pool,
+            });
+        }
         Ok(Self {
             main: main.clone(),
             workers,
-            bases: Vec::new(),
-            distributed,
+            secondary,
+            copies: Vec::new(),
+            transport: train.transport,
+            warm: HashSet::new(),
+            distributed: None,
+            timeout: Duration::from_secs(train.collective_timeout_secs),
         })
     }
 
-    /// The workers of a run that names none (`train.devices` empty): two on the CPU when it
-    /// has at least two threads, each with half of them (faster than one worker with all of
-    /// them: docs/benchmarks.md, "Data-parallel workers on the CPU"); else one on `device`.
-    pub fn default_workers(device: &Device) -> Vec<(String, Device)> {
-        let workers = match on_cpu(device) && rayon::current_num_threads() >= 2 {
-            true => 2,
-            false => 1,
-        };
-        vec![("the run's device".to_string(), device.clone()); workers]
-    }
-
     /// The loss of one micro-batch (`input` of `batch` rows, `labels: [batch, tgt]` with
-    /// [`IGNORE_INDEX`] on padding), divided by `divisor` (the micro-batches per step), and its
-    /// gradients on the main device. With several workers, worker k's mean loss is weighted by
-    /// its share of the batch's scored target tokens before its backward pass, so that loss and
-    /// gradients are those of the whole batch's token mean (the mean the single-device loss
-    /// takes), however unevenly the rows split.
+    /// [`IGNORE_INDEX`] on padding), divided by `micro.count`, and its gradients on the main
+    /// device. With several workers, worker k's mean loss is weighted by its share of the
+    /// batch's scored target tokens before its backward pass, so that loss and gradients are
+    /// those of the whole batch's token mean (the mean the single-device loss takes), however
+    /// unevenly the rows split.
     pub fn gradients(
         &mut self,
         model: &PeltModel,
         input: PeltInput,
         labels: Tensor<2, Int>,
         smoothing: f64,
-        divisor: usize,
+        micro: MicroBatch,
     ) -> Result<(f32, GradientsParams), TrainError> {
         if let [worker] = self.workers.as_slice()
             && worker.device == self.main
         {
-            let loss = model.loss(input, labels, smoothing)? / divisor as f64;
+            let loss = model.loss(input, labels, smoothing)? / micro.count as f64;
             let value: f32 = loss.clone().into_scalar();
             return Ok((value, GradientsParams::from_grads(loss.backward(), model)));
         }
@@ -190,8 +256,7 @@ impl DataParallel {
             .map_err(|e| TrainError::Config(format!("label counts: {e:?}")))?;
         let total = tokens.iter().sum::<i64>().max(1) as f64;
         let ranges = split_rows(rows, self.workers.len());
-        let distributed = self.distributed.is_some();
-        if distributed && ranges.iter().any(Range::is_empty) {
+        if self.transport == Transport::Nccl && ranges.iter().any(Range::is_empty) {
             // Every device's backward pass takes part in every all-reduce.
             return Err(TrainError::Config(format!(
                 "train.transport `nccl`: a micro-batch of {rows} rows for {} devices; \
@@ -199,117 +264,340 @@ impl DataParallel {
                 self.workers.len()
             )));
         }
+        if micro.index == 0 || self.copies.len() < self.secondary.len() {
+            self.send_trainable(model)?;
+        }
+        let combine = self.combine(shape(&input, &labels, &ranges))?;
         let mut jobs = Vec::new();
-        let mut moved = Vec::new();
         for (k, range) in ranges.into_iter().enumerate() {
             if range.is_empty() {
                 continue;
             }
             let device = self.workers[k].device.clone();
-            let replica = self.replica(model, k, &mut moved)?;
             let share = tokens[range.clone()].iter().sum::<i64>() as f64 / total;
-            let part_input = input.rows(range.clone(), &device);
-            let part_labels = labels.clone().slice(range).to_device(&device);
-            jobs.push((k, replica, part_input, part_labels, share));
+            jobs.push(Job {
+                k,
+                replica: self.replica(model, k, combine)?,
+                input: input.rows(range.clone(), &device),
+                labels: labels.clone().slice(range).to_device(&device),
+                share,
+                divisor: micro.count,
+            });
         }
-        let main = &self.main;
-        let workers = &self.workers;
-        let results: Vec<Result<(f32, GradientsParams), TrainError>> = std::thread::scope(|s| {
-            let handles: Vec<_> = jobs
-                .into_iter()
-                .map(|(k, replica, input, labels, share)| {
-                    let worker = &workers[k];
-                    let job = move || -> Result<(f32, GradientsParams), TrainError> {
-                        let loss = replica.loss(input, labels, smoothing)? * share / divisor as f64;
-                        let value: f32 = loss.clone().into_scalar();
-                        let grads = GradientsParams::from_grads(loss.backward(), &replica);
-                        match distributed {
-                            // All-reduced already: the same sum on every device.
-                            true => Ok((value, grads)),
-                            false => Ok((value, grads.to_device(main, &replica))),
-                        }
-                    };
-                    let handle = s.spawn(move || match &worker.pool {
-                        Some(pool) => pool.install(job),
-                        None => job(),
-                    });
-                    (k, handle)
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|(k, handle)| {
-                    handle.join().unwrap_or_else(|panic| {
-                        Err(worker_failed(&workers[k].name, k, panic.as_ref()))
-                    })
-                })
-                .collect()
-        });
-        let mut accumulator = GradientsAccumulator::<PeltModel>::new();
-        let mut value = 0.0;
-        let mut reduced = None;
-        for (k, result) in results.into_iter().enumerate() {
-            let (loss, grads) = result?;
-            value += loss;
-            match distributed {
-                true if self.workers[k].device == self.main => reduced = Some(grads),
-                true => {}
-                false => accumulator.accumulate(model, grads),
+        let mut done = self.run(jobs, smoothing)?;
+        let value = done.values().fold(0.0, |sum, (loss, _)| sum + loss);
+        match combine {
+            Combine::Gather => {
+                // One worker's gradients reach the main device at a time, in worker order.
+                let mut accumulator = GradientsAccumulator::<PeltModel>::new();
+                for (_, grads) in done.into_values() {
+                    accumulator.accumulate(model, grads.to_device(&self.main, model));
+                }
+                Ok((value, accumulator.grads()))
             }
-        }
-        match distributed {
-            true => reduced.map(|grads| (value, grads)).ok_or_else(|| {
-                TrainError::Config(
-                    "train.transport `nccl`: the run's device is none of the workers'".into(),
-                )
-            }),
-            false => Ok((value, accumulator.grads())),
+            // Every worker has rows under `nccl` (checked above), the first one included.
+            Combine::AllReduce => {
+                done.remove(&0)
+                    .map(|(_, grads)| (value, grads))
+                    .ok_or_else(|| {
+                        TrainError::Config(
+                            "train.transport `nccl`: the first worker had no rows".into(),
+                        )
+                    })
+            }
         }
     }
 
-    /// Worker `k`'s replica of `model`: the frozen tensors of its device's copy (the main
-    /// model's own on the main device) and fresh leaves of the main model's trainable values,
-    /// its own so that two workers' graphs never share a node. Fails with the worker's name
-    /// when its device cannot take the model.
-    /// `moved` keeps the trainable values already moved to a device during this micro-batch, so
-    /// several workers on one device share one transfer.
-    fn replica(
-        &mut self,
-        model: &PeltModel,
-        k: usize,
-        moved: &mut Vec<(Device, TensorContainer<ParamId>)>,
-    ) -> Result<PeltModel, TrainError> {
-        let device = self.workers[k].device.clone();
-        let replica = catch_unwind(AssertUnwindSafe(|| {
-            let index = match moved.iter().position(|(d, _)| *d == device) {
-                Some(index) => index,
-                None => {
+    /// Sends the model's trainable values to every device other than the main one, replacing
+    /// the previous step's there: the whole model the first time (its frozen tensors stay on
+    /// the device for the run). Fails with a worker's name when its device cannot take them.
+    fn send_trainable(&mut self, model: &PeltModel) -> Result<(), TrainError> {
+        let mut previous = std::mem::take(&mut self.copies).into_iter();
+        for (device, k) in &self.secondary {
+            let old = previous.next();
+            let copy = catch_unwind(AssertUnwindSafe(|| match old {
+                None => model.clone().fork(device),
+                Some(copy) => {
                     let mut trainable = Trainable {
-                        device: &device,
+                        device,
                         values: TensorContainer::new(),
                     };
                     model.visit(&mut trainable);
-                    moved.push((device.clone(), trainable.values));
-                    moved.len() - 1
+                    copy.map(&mut Replace {
+                        values: &trainable.values,
+                    })
                 }
+            }));
+            let copy =
+                copy.map_err(|panic| worker_failed(&self.workers[*k].name, *k, panic.as_ref()))?;
+            self.copies.push(copy);
+        }
+        Ok(())
+    }
+
+    /// How this micro-batch's gradients are combined: on `gather` always; under `nccl`, by the
+    /// all-reduce once every device has computed a micro-batch of this `shape` on `gather`
+    /// (which tunes its kernels with no collective pending), Burn's engine being started the
+    /// first time (docs/train.md, "Several devices").
+    fn combine(&mut self, shape: Vec<usize>) -> Result<Combine, TrainError> {
+        if self.transport == Transport::Gather || self.warm.insert(shape) {
+            return Ok(Combine::Gather);
+        }
+        if self.distributed.is_none() {
+            let inner: Vec<Device> = self
+                .workers
+                .iter()
+                .map(|w| w.device.clone().inner())
+                .collect();
+            let config = DistributedConfig {
+                // Each worker's loss is pre-weighted by its share of the batch: the sum is the
+                // whole batch's mean, as `Gather` computes it.
+                all_reduce_op: ReduceOperation::Sum,
             };
-            let values = &moved[index].1;
-            let base = if device == self.main {
-                model.clone()
-            } else if let Some((_, base)) = self.bases.iter().find(|(d, _)| *d == device) {
-                base.clone()
-            } else {
-                let base = model.clone().fork(&device);
-                self.bases.push((device.clone(), base.clone()));
-                base
-            };
-            base.map(&mut Refresh {
-                values,
-                distributed: self.distributed.is_some(),
+            let context = catch_unwind(|| DistributedContext::init(inner, config));
+            let names: Vec<&str> = self.workers.iter().map(|w| w.name.as_str()).collect();
+            self.distributed =
+                Some(context.map_err(|panic| worker_failed(&names.join(","), 0, panic.as_ref()))?);
+        }
+        Ok(Combine::AllReduce)
+    }
+
+    /// Worker `k`'s replica of `model`: its device's copy (the main model itself on the main
+    /// device) with every trainable parameter a fresh autodiff leaf of the same value, marked
+    /// for Burn's all-reduce under [`Combine::AllReduce`]; its own, so that two workers' graphs
+    /// never share a node. Fails with the worker's name when its device cannot take it.
+    fn replica(
+        &self,
+        model: &PeltModel,
+        k: usize,
+        combine: Combine,
+    ) -> Result<PeltModel, TrainError> {
+        let base = match self.workers[k].copy {
+            None => model.clone(),
+            Some(i) => self.copies[i].clone(),
+        };
+        let replica = catch_unwind(AssertUnwindSafe(|| {
+            base.map(&mut Leaves {
+                distributed: combine == Combine::AllReduce,
             })
         }));
         replica.map_err(|panic| worker_failed(&self.workers[k].name, k, panic.as_ref()))
     }
+
+    /// Runs `jobs`, one thread each (in its worker's thread pool on the CPU), and returns each
+    /// worker's loss and gradients (on its own device) by worker index. The workers meet after
+    /// their forward passes: a failure there stops every worker before its backward pass (where
+    /// NCCL's all-reduces run, which would otherwise wait for the failed worker forever), and
+    /// is returned once every worker has ended; a pass that not every worker ends within
+    /// `timeout` is [`TrainError::Stalled`], its threads left behind. A failure in a backward
+    /// pass is returned at once (under NCCL its peers may never leave the all-reduce).
+    fn run(
+        &self,
+        jobs: Vec<Job>,
+        smoothing: f64,
+    ) -> Result<BTreeMap<usize, (f32, GradientsParams)>, TrainError> {
+        let (forward_tx, forward_rx) = channel();
+        let (done_tx, done_rx) = channel();
+        let (ended_tx, ended_rx) = channel();
+        let started: Vec<usize> = jobs.iter().map(|job| job.k).collect();
+        let mut release = Vec::new();
+        for job in jobs {
+            let k = job.k;
+            let worker = &self.workers[k];
+            let (go_tx, go_rx) = channel();
+            release.push(go_tx);
+            let name = worker.name.clone();
+            let pool = worker.pool.clone();
+            let (forward_tx, done_tx, ended_tx) =
+                (forward_tx.clone(), done_tx.clone(), ended_tx.clone());
+            let work = move || {
+                let work = move || run_job(job, smoothing, &forward_tx, &go_rx, &done_tx);
+                match pool {
+                    Some(pool) => pool.install(work),
+                    None => work(),
+                }
+                // Nothing to tell when the main thread has stopped waiting: it gave up on us.
+                let _ = ended_tx.send(k);
+            };
+            std::thread::Builder::new()
+                .name(format!("pelt-worker-{k} ({name})"))
+                .spawn(work)
+                .map_err(|e| self.failed(k, format!("cannot start its thread: {e}")))?;
+        }
+        // The meeting: no worker starts its backward pass before every forward pass has ended.
+        let deadline = Instant::now().checked_add(self.timeout);
+        let mut out = started.clone();
+        while !out.is_empty() {
+            match next(&forward_rx, deadline) {
+                Some((k, Ok(()))) => out.retain(|&w| w != k),
+                Some((k, Err(cause))) => {
+                    // The workers waiting to be released stop.
+                    drop(release);
+                    return Err(self.stopped(k, cause, &started, &ended_rx));
+                }
+                None => return Err(self.stalled(&out, "its forward pass")),
+            }
+        }
+        for go in &release {
+            // Each worker waits for this; one that is gone would show as stalled below.
+            let _ = go.send(());
+        }
+        let deadline = Instant::now().checked_add(self.timeout);
+        let mut done = BTreeMap::new();
+        while done.len() < started.len() {
+            match next(&done_rx, deadline) {
+                Some((k, Ok(result))) => {
+                    done.insert(k, result);
+                }
+                Some((k, Err(cause))) => return Err(self.failed(k, cause)),
+                None => {
+                    let out: Vec<usize> = (started.iter().copied())
+                        .filter(|k| !done.contains_key(k))
+                        .collect();
+                    return Err(self.stalled(&out, "its backward pass and all-reduce"));
+                }
+            }
+        }
+        Ok(done)
+    }
+
+    /// Worker `k`'s failure, named.
+    fn failed(&self, k: usize, message: String) -> TrainError {
+        TrainError::Worker {
+            worker: k,
+            device: self.workers[k].name.clone(),
+            message,
+        }
+    }
+
+    /// Worker `k`'s failure (`cause`) at the meeting, once every worker of `started` has ended
+    /// (they stop where the workers meet); workers still running after the timeout, which would
+    /// be past the meeting, are named in it and left behind.
+    fn stopped(
+        &self,
+        k: usize,
+        cause: String,
+        started: &[usize],
+        ended: &Receiver<usize>,
+    ) -> TrainError {
+        let deadline = Instant::now().checked_add(self.timeout);
+        let mut running = started.to_vec();
+        while let Some(w) = next(ended, deadline) {
+            running.retain(|&r| r != w);
+            if running.is_empty() {
+                return self.failed(k, cause);
+            }
+        }
+        let names: Vec<String> = (running.iter())
+            .map(|&r| format!("worker {r} on `{}`", self.workers[r].name))
+            .collect();
+        self.failed(
+            k,
+            format!(
+                "{cause}; {} still running {} s later, left behind",
+                names.join(", "),
+                self.timeout.as_secs()
+            ),
+        )
+    }
+
+    /// The error of workers `out` that did not end `pass` in time.
+    fn stalled(&self, out: &[usize], pass: &'static str) -> TrainError {
+        TrainError::Stalled {
+            workers: out
+                .iter()
+                .map(|&k| (k, self.workers[k].name.clone()))
+                .collect(),
+            pass,
+            seconds: self.timeout.as_secs(),
+        }
+    }
+}
+
+/// What a worker reports at the end of a pass: its index, and its result or why it failed.
+type Report<T> = (usize, Result<T, String>);
+
+/// Worker `k`'s part of a micro-batch, in its thread: the forward pass, reported on `forward`;
+/// then, once `go` says every worker's forward pass succeeded, the backward pass, reported on
+/// `done`. A failure or panic is reported as its cause.
+fn run_job(
+    job: Job,
+    smoothing: f64,
+    forward: &Sender<Report<()>>,
+    go: &Receiver<()>,
+    done: &Sender<Report<(f32, GradientsParams)>>,
+) {
+    let Job {
+        k,
+        replica,
+        input,
+        labels,
+        share,
+        divisor,
+    } = job;
+    let passed = catch_unwind(AssertUnwindSafe(|| -> Result<_, String> {
+        let loss = replica
+            .loss(input, labels, smoothing)
+            .map_err(|e| e.to_string())?
+            * share
+            / divisor as f64;
+        let value: f32 = loss.clone().into_scalar();
+        fault::after_forward(k)?;
+        Ok((loss, value))
+    }))
+    .unwrap_or_else(|panic| Err(panic_message(panic.as_ref())));
+    // Sends fail only when the main thread has stopped waiting (a peer failed or stalled):
+    // there is nothing left to tell it.
+    let (loss, value) = match passed {
+        Ok(passed) => {
+            let _ = forward.send((k, Ok(())));
+            passed
+        }
+        Err(cause) => {
+            let _ = forward.send((k, Err(cause)));
+            return;
+        }
+    };
+    if go.recv().is_err() {
+        // A peer failed: no backward pass, no all-reduce to wait in.
+        return;
+    }
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        fault::in_backward(k);
+        (
+            value,
+            GradientsParams::from_grads(loss.backward(), &replica),
+        )
+    }))
+    .map_err(|panic| panic_message(panic.as_ref()));
+    let _ = done.send((k, result));
+}
+
+/// The next message of `rx`, waiting until `deadline` at most (`None`: no limit); `None` when
+/// the deadline passed first or every sender is gone.
+fn next<T>(rx: &Receiver<T>, deadline: Option<Instant>) -> Option<T> {
+    let wait = deadline.map_or(Duration::MAX, |d| {
+        d.saturating_duration_since(Instant::now())
+    });
+    rx.recv_timeout(wait).ok()
+}
+
+/// What makes kernels differ between micro-batches: the shapes of the token ids, labels and
+/// image features, and per worker its rows and whether they share one task (the hypernetwork
+/// then generates one set of modules, else one per row).
+fn shape(input: &PeltInput, labels: &Tensor<2, Int>, ranges: &[Range<usize>]) -> Vec<usize> {
+    let mut key = Vec::new();
+    key.extend(input.input_ids.dims());
+    key.extend(labels.dims());
+    if let Some(images) = &input.images {
+        key.extend(images.dims());
+    }
+    for range in ranges {
+        let tasks = &input.tasks[range.clone()];
+        key.push(range.len());
+        key.push(usize::from(tasks.windows(2).all(|w| w[0] == w[1])));
+    }
+    key
 }
 
 /// Whether `device` is the CPU (the `flex` backend, whose threads are `rayon`'s).
@@ -342,39 +630,61 @@ impl ModuleVisitor for Trainable<'_> {
     }
 }
 
-/// Replaces every trainable parameter by a new leaf of its collected value (same id, so the
-/// gradients map onto the main model's parameters), marked for Burn's all-reduce when
-/// `distributed`.
-struct Refresh<'a> {
+/// Replaces every trainable parameter of a device's copy by its collected value (same id),
+/// still marked trainable.
+struct Replace<'a> {
     values: &'a TensorContainer<ParamId>,
-    distributed: bool,
 }
 
-impl ModuleMapper for Refresh<'_> {
+impl ModuleMapper for Replace<'_> {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let id = param.id;
-        match self.values.get::<Tensor<D>>(&id) {
-            Some(value) => param.map(|_| match self.distributed {
-                true => value.detach().require_grad().set_distributed(id),
-                false => value.detach().require_grad(),
-            }),
+        match self.values.get::<Tensor<D>>(&param.id) {
+            Some(value) => param.map(|_| value.require_grad()),
             None => param,
         }
     }
 }
 
+/// Makes every trainable parameter a new leaf of its value (same id, so the gradients map onto
+/// the main model's parameters), marked for Burn's all-reduce when `distributed`.
+struct Leaves {
+    distributed: bool,
+}
+
+impl ModuleMapper for Leaves {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        if !param.is_require_grad() {
+            return param;
+        }
+        let id = param.id;
+        let distributed = self.distributed;
+        param.map(|value| {
+            let leaf = value.detach().require_grad();
+            if distributed {
+                leaf.set_distributed(id)
+            } else {
+                leaf
+            }
+        })
+    }
+}
+
 /// The error of worker `k` (named `name`) that panicked: out of memory, a lost device.
 fn worker_failed(name: &str, k: usize, panic: &(dyn Any + Send)) -> TrainError {
-    let message = panic
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "no message".into());
     TrainError::Worker {
         worker: k,
         device: name.to_string(),
-        message,
+        message: panic_message(panic),
     }
+}
+
+/// What a panic said.
+fn panic_message(panic: &(dyn Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "no message".into())
 }
 
 /// Rows `0..rows` in `workers` contiguous ranges, the first `rows % workers` one row longer:
@@ -403,21 +713,69 @@ mod tests {
         assert_eq!(split_rows(7, 1), vec![0..7]);
     }
 
+    fn specs(list: &str) -> Vec<DeviceSpec> {
+        crate::backend::device_list(list).unwrap()
+    }
+
     #[test]
     fn nccl_takes_distinct_cuda_devices_only() {
-        assert!(Transport::Nccl.check(&["cuda:0", "cuda:1"]).is_ok());
-        assert!(Transport::Gather.check(&["cpu", "cpu"]).is_ok());
-        for (names, says) in [
-            (&["cpu", "cpu"][..], "`cpu` is not a CUDA device"),
-            (&["cuda:0", "wgpu:1"][..], "`wgpu:1` is not a CUDA device"),
-            (&["cuda:0", "cuda:0"][..], "`cuda:0` twice"),
-            (&[][..], "name the CUDA devices"),
+        assert!(Transport::Nccl.check(&specs("cuda:0,cuda:1")).is_ok());
+        assert!(Transport::Gather.check(&specs("cpu,cpu")).is_ok());
+        // Under `gather` several workers share a device, on a GPU as on the CPU.
+        assert!(Transport::Gather.check(&specs("cuda,cuda:0")).is_ok());
+        for (list, says) in [
+            ("cpu,cpu", "`cpu` is not a CUDA device"),
+            ("cuda:0,wgpu:1", "`wgpu:1` is not a CUDA device"),
+            ("cuda:0,cuda:0", "`cuda:0` twice (workers 0 and 1;"),
+            (
+                "cuda,cuda:0",
+                "`cuda:0` twice (workers 0 and 1; a bare `cuda` is `cuda:0`)",
+            ),
+            ("cuda:1,cuda:0,cuda", "`cuda:0` twice (workers 1 and 2;"),
+            ("", "name the CUDA devices"),
         ] {
-            let err = Transport::Nccl.check(names).unwrap_err().to_string();
+            let err = Transport::Nccl.check(&specs(list)).unwrap_err().to_string();
             assert!(
                 err.contains("train.transport") && err.contains(says),
-                "{err}"
+                "{list}: {err}"
             );
+        }
+    }
+
+    #[test]
+    fn micro_batches_whose_kernels_differ_have_other_shapes() {
+        let device = Device::default();
+        let input = |src: usize, tasks: &[usize]| {
+            let rows = tasks.len();
+            PeltInput::text(
+                Tensor::zeros([rows, src], &device),
+                Tensor::ones([rows, src], &device),
+                tasks.to_vec(),
+            )
+        };
+        let labels = |rows: usize, tgt: usize| Tensor::<2, Int>::zeros([rows, tgt], &device);
+        let of = |src, tasks: &[usize], tgt, workers| {
+            let rows = tasks.len();
+            shape(
+                &input(src, tasks),
+                &labels(rows, tgt),
+                &split_rows(rows, workers),
+            )
+        };
+        let base = of(7, &[0, 0, 1, 1], 3, 2);
+        assert_eq!(
+            base,
+            of(7, &[2, 2, 0, 0], 3, 2),
+            "same shapes, same kernels"
+        );
+        for other in [
+            of(8, &[0, 0, 1, 1], 3, 2),
+            of(7, &[0, 0, 1, 1], 4, 2),
+            of(7, &[0, 1, 1, 1], 3, 2),
+            of(7, &[0, 0, 1, 1, 1], 3, 2),
+            of(7, &[0, 0, 1, 1], 3, 3),
+        ] {
+            assert_ne!(base, other);
         }
     }
 

@@ -6,13 +6,14 @@ use serde_json::Value;
 use crate::config::RunConfig;
 use crate::error::TrainError;
 
-/// Fields a resume may change: the devices and how their gradients meet (the same sums, as the
-/// data-parallel tests show), how many old checkpoints are kept, and how much of each split the
+/// Fields a resume may change: the devices, how their gradients meet (the same sums, as the
+/// data-parallel tests show) and how long they may take, how many old checkpoints are kept, and how much of each split the
 /// final report scores. Everything else (steps, schedule, rate, seed, batch, tasks, method,
 /// model, data, selection, ...) is part of the trajectory.
-pub const FREE_ON_RESUME: [&str; 4] = [
+pub const FREE_ON_RESUME: [&str; 5] = [
     "train.devices",
     "train.transport",
+    "train.collective_timeout_secs",
     "train.keep_last",
     "train.final_examples",
 ];
@@ -78,6 +79,7 @@ mod tests {
             "train.devices=cpu,cpu",
             "train.keep_last=5",
             "train.final_examples=10",
+            "train.collective_timeout_secs=60",
         ] {
             after.set(free).unwrap();
         }

@@ -23,7 +23,7 @@ use crate::config::{RunConfig, TrainConfig};
 use crate::error::{TrainError, io};
 use crate::evaluate::{Evaluator, MetricValue, majority_baseline};
 use crate::gradients::clip_global_norm;
-use crate::parallel::DataParallel;
+use crate::parallel::{DataParallel, MicroBatch};
 use crate::plot::write_plots;
 use crate::report::{Report, TaskReport};
 use crate::run_dir::RunDir;
@@ -252,11 +252,7 @@ pub(crate) fn optimise<O: Objective>(
 ) -> Result<(PeltModel, RunState), TrainError> {
     let t = &config.train;
     let autodiff = device.clone().autodiff();
-    let workers = match t.devices.as_str() {
-        "" => DataParallel::default_workers(device),
-        list => crate::backend::devices(list)?,
-    };
-    let mut parallel = DataParallel::new(workers, &autodiff, t.transport)?;
+    let mut parallel = DataParallel::new(t, &autodiff)?;
     let mut trainer = Trainer::start(config, run, resume, model)?;
     objective.seek(trainer.state.step * t.grad_accumulation as u64)?;
     while trainer.state.step < t.steps {
@@ -363,7 +359,7 @@ impl<'a> Trainer<'a> {
         let lr = learning_rate(self.state.step, t.steps, t.warmup_steps, t.learning_rate);
         let mut accumulator = GradientsAccumulator::<PeltModel>::new();
         let mut loss_sum = 0.0;
-        for _ in 0..t.grad_accumulation {
+        for index in 0..t.grad_accumulation {
             let data_started = Instant::now();
             let (input, labels, examples, task) = objective.next_batch(autodiff)?;
             self.state.data_seconds += data_started.elapsed().as_secs_f64();
@@ -372,7 +368,10 @@ impl<'a> Trainer<'a> {
                 input,
                 labels,
                 t.label_smoothing,
-                t.grad_accumulation,
+                MicroBatch {
+                    index,
+                    count: t.grad_accumulation,
+                },
             )?;
             if !value.is_finite() {
                 return Err(self.non_finite("loss"));
