@@ -25,3 +25,4 @@ run steps-1200 5e-4 --set train.steps=1200 --set train.warmup_steps=120 --set tr
 run frozen-norms 5e-4 --set pelt.train_layer_norms=false
 run wider 5e-4 --set pelt.adapter_dim=64 --set pelt.prefix_len=16
 run warmup-2e-3 2e-3 --set train.warmup_steps=180
+run constant 5e-4 --set train.schedule=constant

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::backend::DeviceSpec;
 use crate::error::{TrainError, io};
 use crate::parallel::Transport;
+use crate::schedule::Schedule;
 use crate::selection::Selection;
 
 /// Where a backbone comes from.
@@ -45,8 +46,11 @@ pub struct TrainConfig {
     pub grad_accumulation: usize,
     /// Peak learning rate of AdamW.
     pub learning_rate: f64,
-    /// Linear warm-up steps, then linear decay to zero at `steps`.
+    /// Linear warm-up steps, then the `schedule`.
     pub warmup_steps: u64,
+    /// The learning rate after warm-up: `linear` decay to zero at `steps` (the spec's) or
+    /// `constant` (docs/train.md, "Optimiser").
+    pub schedule: Schedule,
     /// AdamW's decoupled weight decay.
     pub weight_decay: f32,
     /// Multiply each parameter's learning rate by `max(1e-3, RMS(parameter))` (Adafactor's
@@ -125,6 +129,7 @@ impl Default for TrainConfig {
             grad_accumulation: 1,
             learning_rate: 3e-4,
             warmup_steps: 100,
+            schedule: Schedule::Linear,
             weight_decay: 0.0,
             parameter_scale: false,
             max_grad_norm: 1.0,

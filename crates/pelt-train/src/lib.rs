@@ -45,7 +45,7 @@ pub use report::{Report, TaskReport, split_markdown};
 pub use resume::{FREE_ON_RESUME, trajectory_changes};
 pub use run::{final_report, resumes, train};
 pub use run_dir::RunDir;
-pub use schedule::learning_rate;
+pub use schedule::{Schedule, learning_rate};
 pub use selection::Selection;
 pub use setup::{Data, build_model, image_features, load_data, load_trained};
 pub use stop::StopHandle;

@@ -356,7 +356,13 @@ impl<'a> Trainer<'a> {
     ) -> Result<Self, TrainError> {
         let t = self.train;
         let started = Instant::now();
-        let lr = learning_rate(self.state.step, t.steps, t.warmup_steps, t.learning_rate);
+        let lr = learning_rate(
+            self.state.step,
+            t.steps,
+            t.warmup_steps,
+            t.learning_rate,
+            t.schedule,
+        );
         let mut accumulator = GradientsAccumulator::<PeltModel>::new();
         let mut loss_sum = 0.0;
         for index in 0..t.grad_accumulation {
