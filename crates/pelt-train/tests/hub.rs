@@ -340,7 +340,7 @@ fn a_dropped_connection_resumes_where_it_stopped() {
     let (_, file, text) = hub_error(client.model(Path::new("test-org/clip-tiny")).unwrap_err());
     assert_eq!(file.as_deref(), Some("model.safetensors"));
     assert!(
-        text.contains("the transfer broke off") && text.contains("the next run resumes"),
+        text.contains("the transfer kept breaking off") && text.contains("the next run resumes"),
         "{text}"
     );
     assert_eq!(cached_snapshot(cache.path(), "test-org/clip-tiny"), None);

@@ -21,7 +21,8 @@ use pelt_data::TaskSpec;
 /// repository has them.
 const OPTIONAL_FILES: [&str; 3] = ["tokenizer.json", "spiece.model", "preprocessor_config.json"];
 
-/// How many times hf-hub resumes a transfer that broke off, from where it stopped.
+/// hf-hub's retries of a transfer that broke off, each from where it stopped (its loop makes
+/// one more before it gives up).
 const RETRIES: usize = 3;
 
 /// How to give a token, for the errors of gated and private repositories.
@@ -185,9 +186,9 @@ impl Hub {
                 }
             },
             ApiError::TooManyRetries(last) => format!(
-                "the transfer broke off {} times, the last time with: {}. What arrived is kept \
-                 (a `.part` file under the cache's `blobs/`); the next run resumes from it",
-                RETRIES + 1,
+                "the transfer kept breaking off, though resumed each time from where it stopped; \
+                 the last time: {}. What arrived is kept (a `.part` file under the cache's \
+                 `blobs/`); the next run resumes from it",
                 self.describe(last, file)
             ),
             ApiError::IoError(e) => format!("the transfer or the cache failed: {e}"),
