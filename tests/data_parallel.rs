@@ -155,33 +155,58 @@ fn run(config: &RunConfig, name: &str, resume: bool) -> Result<std::path::PathBu
     Ok(dir)
 }
 
+/// The device of the one-worker run and the device list of the several-worker run: `cpu` and
+/// `cpu,cpu`, unless `PELT_TEST_DEVICES` names them as `ONE;LIST` (`cargo xtask gpu-check`:
+/// `wgpu;wgpu,wgpu`, `cuda:0;cuda:0,cpu`, ...; the run's model lives on the default device, so
+/// `BURN_DEVICE` names ONE's backend) and `PELT_TEST_TRANSPORT` the transport (`gather`).
+fn devices() -> (String, String, String) {
+    let (one, several) = match std::env::var("PELT_TEST_DEVICES") {
+        Ok(pair) => {
+            let (one, several) = pair
+                .split_once(';')
+                .expect("PELT_TEST_DEVICES is ONE;LIST, e.g. wgpu;wgpu,wgpu");
+            (one.to_string(), several.to_string())
+        }
+        Err(_) => ("cpu".to_string(), "cpu,cpu".to_string()),
+    };
+    let transport = std::env::var("PELT_TEST_TRANSPORT").unwrap_or_else(|_| "gather".into());
+    (one, several, transport)
+}
+
 #[test]
 fn two_workers_compute_what_one_does_for_hyperpelt_and_full_fine_tuning() {
     let _turn = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let (one_device, devices, transport) = devices();
+    let on_cpu = one_device == "cpu" && devices == "cpu,cpu";
+    eprintln!("one worker on {one_device}; workers on {devices} ({transport})");
     // Batch 5 splits 3 + 2, and the two halves score different numbers of target tokens.
     for method in ["hyperpelt", "full"] {
-        let method_set = format!("pelt.method={method}");
-        let one = run(
-            &config(&[&method_set, "train.batch_size=5", "train.devices=cpu"]),
-            "one",
-            false,
-        )
-        .unwrap();
-        let two = run(
-            &config(&[&method_set, "train.batch_size=5", "train.devices=cpu,cpu"]),
-            "two",
-            false,
-        )
-        .unwrap();
-        let one_config = config(&[&method_set, "train.batch_size=5", "train.devices=cpu"]);
+        let several_config = |devices: &str| {
+            config(&[
+                &format!("pelt.method={method}"),
+                "train.batch_size=5",
+                &format!("train.devices={devices}"),
+                &format!("train.transport={transport}"),
+            ])
+        };
+        let one_config = config(&[
+            &format!("pelt.method={method}"),
+            "train.batch_size=5",
+            &format!("train.devices={one_device}"),
+        ]);
+        let one = run(&one_config, "one", false).unwrap();
+        let two = run(&several_config(&devices), "two", false).unwrap();
         let worst = assert_same_within_tolerance(&one_config, &one, &two, method);
         eprintln!("{method}: largest relative differences: {worst:?}");
-        // The figures docs/train.md quotes, as bounds ten times above what was measured.
-        assert!(
-            worst.loss <= 1e-6 && worst.grad_norm <= 1e-6,
-            "{method}: {worst:?}"
-        );
-        assert!(worst.parameter <= 1e-3, "{method}: {worst:?}");
+        // On the CPU, the figures docs/train.md quotes, as bounds ten times above what was
+        // measured; other devices are held to the tolerances above.
+        if on_cpu {
+            assert!(
+                worst.loss <= 1e-6 && worst.grad_norm <= 1e-6,
+                "{method}: {worst:?}"
+            );
+            assert!(worst.parameter <= 1e-3, "{method}: {worst:?}");
+        }
         fs::remove_dir_all(&one).unwrap();
         fs::remove_dir_all(&two).unwrap();
     }

@@ -11,6 +11,7 @@ mod check_results;
 mod compare;
 mod fewshot;
 mod fuzz;
+mod gpu_check;
 mod results;
 
 const HELP: &str = "\
@@ -46,6 +47,11 @@ Commands:
                  10 minutes each and minimise the committed corpus (`cargo xtask fuzz --help`)
   test-wgpu      run the T5 and CLIP parity (and T5 property) tests on the wgpu backend (Mesa lavapipe on a CPU-only
                  machine: apt-get install mesa-vulkan-drivers libvulkan1)
+  gpu-check --cuda|--wgpu [--quick]
+                 on a GPU: the T5, CLIP and HyperPELT parity tests, data-parallel workers against
+                 one worker, then one round of the bench cases; one table, also written to
+                 runs/gpu-check.json (`cargo xtask gpu-check
+                 --help`; CI runs it with --wgpu on Mesa lavapipe)
   check-cuda     type-check every crate with the `cuda` feature, offline: DOCS_RS=1 makes the
                  build script of tracel-llvm-bundler (cubecl-cuda -> cubecl-llvm -> bundler) skip
                  the LLVM download that a real CUDA build needs
@@ -59,6 +65,7 @@ fn main() -> Result<()> {
         Some("gen-fixtures") => gen_fixtures(&root),
         Some("test-wgpu") => test_wgpu(&root),
         Some("check-cuda") => check_cuda(&root),
+        Some("gpu-check") => gpu_check::gpu_check(&root, &args[1..]),
         Some("bench") => bench::bench(&root, &args[1..]),
         Some("fuzz") => fuzz::fuzz(&root, &args[1..]),
         Some("check-results") => check_results::check_all(&root),

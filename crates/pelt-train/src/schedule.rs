@@ -35,9 +35,8 @@ mod tests {
 
     #[test]
     fn warms_up_linearly_then_decays_to_zero() {
-        let linear = |step, total, warmup, peak| {
-            learning_rate(step, total, warmup, peak, Schedule::Linear)
-        };
+        let linear =
+            |step, total, warmup, peak| learning_rate(step, total, warmup, peak, Schedule::Linear);
         assert_eq!(linear(0, 100, 10, 1.0), 0.1);
         assert_eq!(linear(9, 100, 10, 1.0), 1.0);
         assert_eq!(linear(10, 100, 10, 1.0), 1.0);
