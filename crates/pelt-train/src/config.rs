@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::DeviceSpec;
 use crate::error::{TrainError, io};
-use crate::parallel::Transport;
 use crate::schedule::Schedule;
 use crate::selection::Selection;
+use crate::transport::Transport;
 
 /// Where a backbone comes from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

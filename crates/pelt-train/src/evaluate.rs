@@ -8,20 +8,11 @@ use pelt_data::metrics::{Score, evaluate};
 use pelt_data::{Batcher, Example, Metric, TaskData};
 use pelt_hyper::PeltModel;
 use pelt_t5::{GenerationConfig, T5Tokenizer};
-use serde::{Deserialize, Serialize};
 
 use crate::config::TrainConfig;
 use crate::error::TrainError;
+use crate::selection::MetricValue;
 use crate::to_tensors::to_input;
-
-/// One metric's value (×100).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MetricValue {
-    /// Metric name (`accuracy`, `f1`, ...).
-    pub metric: String,
-    /// Value ×100.
-    pub value: f64,
-}
 
 fn values(scores: Vec<Score>) -> Vec<MetricValue> {
     scores

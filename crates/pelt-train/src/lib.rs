@@ -27,14 +27,15 @@ mod selection;
 mod setup;
 mod stop;
 mod to_tensors;
+mod transport;
 
 pub use adamw::FusedAdamW;
 pub use backend::{DeviceKind, DeviceSpec};
 pub use config::{Backbone, PRETRAIN_TASK, PretrainConfig, RunConfig, TaskSource, TrainConfig};
 pub use error::TrainError;
-pub use evaluate::{Evaluator, MetricValue, majority_baseline};
+pub use evaluate::{Evaluator, majority_baseline};
 pub use gradients::{clip_global_norm, stable_param_ids};
-pub use parallel::{DataParallel, MicroBatch, Transport};
+pub use parallel::{DataParallel, MicroBatch};
 pub use plot::write_plots;
 pub use predict::predict;
 pub use pretrain::{
@@ -46,7 +47,8 @@ pub use resume::{FREE_ON_RESUME, trajectory_changes};
 pub use run::{final_report, resumes, train};
 pub use run_dir::RunDir;
 pub use schedule::{Schedule, learning_rate};
-pub use selection::Selection;
+pub use selection::{MetricValue, Selection};
 pub use setup::{Data, build_model, image_features, load_data, load_trained};
 pub use stop::StopHandle;
 pub use to_tensors::to_input;
+pub use transport::Transport;

@@ -27,12 +27,11 @@ use burn::tensor::container::TensorContainer;
 use burn::tensor::distributed::{DistributedConfig, DistributedContext, ReduceOperation};
 use pelt_hyper::{PeltInput, PeltModel};
 use pelt_t5::IGNORE_INDEX;
-use serde::{Deserialize, Serialize};
 
-use crate::backend::{DeviceKind, DeviceSpec};
 use crate::config::TrainConfig;
 use crate::error::TrainError;
 use crate::fault;
+use crate::transport::Transport;
 
 /// One worker: a device and, on the CPU, its own thread pool (the CPU's threads are shared out
 /// between the CPU workers).
@@ -44,50 +43,6 @@ struct Worker {
     /// Its device's entry in [`DataParallel::secondary`]; `None` on the main device.
     copy: Option<usize>,
     pool: Option<Arc<rayon::ThreadPool>>,
-}
-
-/// How the workers' gradients are combined (`train.transport`; docs/train.md, "Several
-/// devices").
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Transport {
-    /// `GradientsParams::to_device` to the main device, summed there by `GradientsAccumulator`:
-    /// any backend, any mix of workers.
-    #[default]
-    Gather,
-    /// Burn's `DistributedContext`: NCCL all-reduces the gradients inside the backward pass.
-    /// One worker per CUDA device, a `cuda` build with NCCL installed.
-    Nccl,
-}
-
-impl Transport {
-    /// Checks that workers on `devices` (`train.devices`) can use this transport: `nccl` takes
-    /// one worker per CUDA device, each device once (a bare `cuda` is `cuda:0`: Burn keys the
-    /// all-reduce by device, so two workers on one device would wait for each other forever).
-    /// `gather` takes any list, a device several times included (`cpu,cpu`).
-    pub fn check(self, devices: &[DeviceSpec]) -> Result<(), TrainError> {
-        if self == Self::Gather {
-            return Ok(());
-        }
-        let bad = |why: String| Err(TrainError::Config(format!("train.transport `nccl`: {why}")));
-        if devices.is_empty() {
-            return bad("name the CUDA devices in train.devices (cuda:0,cuda:1,...)".into());
-        }
-        if let Some(device) = devices.iter().find(|d| d.kind != DeviceKind::Cuda) {
-            return bad(format!(
-                "worker `{device}` is not a CUDA device (NCCL runs on CUDA only)"
-            ));
-        }
-        for (k, device) in devices.iter().enumerate() {
-            if let Some(first) = devices[..k].iter().position(|d| d == device) {
-                return bad(format!(
-                    "`{device}` twice (workers {first} and {k}; a bare `cuda` is `cuda:0`): \
-                     NCCL takes one worker per device"
-                ));
-            }
-        }
-        Ok(())
-    }
 }
 
 /// Which micro-batch of an optimiser step a [`DataParallel::gradients`] call computes.
@@ -711,35 +666,6 @@ mod tests {
         assert_eq!(split_rows(4, 2), vec![0..2, 2..4]);
         assert_eq!(split_rows(1, 3), vec![0..1, 1..1, 1..1]);
         assert_eq!(split_rows(7, 1), vec![0..7]);
-    }
-
-    fn specs(list: &str) -> Vec<DeviceSpec> {
-        crate::backend::device_list(list).unwrap()
-    }
-
-    #[test]
-    fn nccl_takes_distinct_cuda_devices_only() {
-        assert!(Transport::Nccl.check(&specs("cuda:0,cuda:1")).is_ok());
-        assert!(Transport::Gather.check(&specs("cpu,cpu")).is_ok());
-        // Under `gather` several workers share a device, on a GPU as on the CPU.
-        assert!(Transport::Gather.check(&specs("cuda,cuda:0")).is_ok());
-        for (list, says) in [
-            ("cpu,cpu", "`cpu` is not a CUDA device"),
-            ("cuda:0,wgpu:1", "`wgpu:1` is not a CUDA device"),
-            ("cuda:0,cuda:0", "`cuda:0` twice (workers 0 and 1;"),
-            (
-                "cuda,cuda:0",
-                "`cuda:0` twice (workers 0 and 1; a bare `cuda` is `cuda:0`)",
-            ),
-            ("cuda:1,cuda:0,cuda", "`cuda:0` twice (workers 1 and 2;"),
-            ("", "name the CUDA devices"),
-        ] {
-            let err = Transport::Nccl.check(&specs(list)).unwrap_err().to_string();
-            assert!(
-                err.contains("train.transport") && err.contains(says),
-                "{list}: {err}"
-            );
-        }
     }
 
     #[test]

@@ -385,7 +385,7 @@ pub fn pretrain(
     let tokenizer_json = tokenizer_file(config)?;
     let tokenizer = T5Tokenizer::from_file(&tokenizer_json)?;
     let run = RunDir::new(run);
-    run.prepare(config, resume)?;
+    crate::resume::prepare(&run, config, resume)?;
     let mut objective = objective(config, p, &tokenizer)?;
     let autodiff = device.clone().autodiff();
     let t5 = backbone(config, &autodiff)?;

@@ -6,8 +6,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::TrainError;
-use crate::evaluate::MetricValue;
 use crate::run_dir::RunDir;
+use crate::selection::MetricValue;
 
 /// One task's results.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -5,6 +5,34 @@ use serde_json::Value;
 
 use crate::config::RunConfig;
 use crate::error::TrainError;
+use crate::run_dir::RunDir;
+
+/// Starts (or, with `resume`, continues) the run in `run`: refuses a directory that already
+/// holds a run unless resuming, and a resume whose configuration changes the run's
+/// trajectory ([`trajectory_changes`]); creates the directory and writes `config.json`.
+pub fn prepare(run: &RunDir, config: &RunConfig, resume: bool) -> Result<(), TrainError> {
+    let started = !crate::checkpoint::list(run.root())?.is_empty();
+    if !resume && started {
+        return Err(TrainError::Config(format!(
+            "{} already holds a run (checkpoints/); pass --resume to continue it, or --out \
+             DIR for a new run",
+            run.root().display()
+        )));
+    }
+    if started && run.config().is_file() {
+        let changes = trajectory_changes(&RunConfig::from_file(run.config())?, config)?;
+        if !changes.is_empty() {
+            return Err(TrainError::Config(format!(
+                "--resume: the configuration differs from the run's {} in what the run \
+                 computes:\n  {}\nresume without --config and --set to continue the run as \
+                 it was, or add --allow-changes to continue it with these changes",
+                run.config().display(),
+                changes.join("\n  ")
+            )));
+        }
+    }
+    run.write_config(config)
+}
 
 /// Fields a resume may change: the devices, how their gradients meet (the same sums, as the
 /// data-parallel tests show) and how long they may take, how many old checkpoints are kept, and how much of each split the

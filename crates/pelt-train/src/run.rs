@@ -21,13 +21,14 @@ use crate::adamw::FusedAdamW;
 use crate::checkpoint::{self, RunState};
 use crate::config::{RunConfig, TrainConfig};
 use crate::error::{TrainError, io};
-use crate::evaluate::{Evaluator, MetricValue, majority_baseline};
+use crate::evaluate::{Evaluator, majority_baseline};
 use crate::gradients::clip_global_norm;
 use crate::parallel::{DataParallel, MicroBatch};
 use crate::plot::write_plots;
 use crate::report::{Report, TaskReport};
 use crate::run_dir::RunDir;
 use crate::schedule::learning_rate;
+use crate::selection::MetricValue;
 use crate::selection::Selection;
 use crate::setup::{Data, build_model, load_data};
 use crate::stop::StopHandle;
@@ -118,7 +119,7 @@ pub fn train(
         ));
     }
     let run = RunDir::new(run);
-    run.prepare(config, resume)?;
+    crate::resume::prepare(&run, config, resume)?;
     // The model first: it resolves every model path or id (and the tasks' names), so a wrong
     // or unreachable one fails before the CLIP features of the data are computed.
     let autodiff = device.clone().autodiff();

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 
 use crate::config::RunConfig;
 use crate::error::{TrainError, io};
-use crate::resume::trajectory_changes;
 
 /// A run directory: `config.json`, `log.jsonl`, `checkpoints/step-NNNNNNNNN/`,
 /// `best.safetensors`, `report.json`/`report.md`, `loss.png`/`validation.png`,
@@ -78,34 +77,7 @@ impl RunDir {
         self.root.join(format!("export-{task}.safetensors"))
     }
 
-    /// Starts (or, with `resume`, continues) a run here: refuses a directory that already
-    /// holds a run unless resuming, and a resume whose configuration changes the run's
-    /// trajectory (`resume.rs`); creates the directory and writes `config.json`.
-    pub fn prepare(&self, config: &RunConfig, resume: bool) -> Result<(), TrainError> {
-        let started = !crate::checkpoint::list(&self.root)?.is_empty();
-        if !resume && started {
-            return Err(TrainError::Config(format!(
-                "{} already holds a run (checkpoints/); pass --resume to continue it, or --out \
-                 DIR for a new run",
-                self.root.display()
-            )));
-        }
-        if started && self.config().is_file() {
-            let changes = trajectory_changes(&RunConfig::from_file(self.config())?, config)?;
-            if !changes.is_empty() {
-                return Err(TrainError::Config(format!(
-                    "--resume: the configuration differs from the run's {} in what the run \
-                     computes:\n  {}\nresume without --config and --set to continue the run as \
-                     it was, or add --allow-changes to continue it with these changes",
-                    self.config().display(),
-                    changes.join("\n  ")
-                )));
-            }
-        }
-        self.write_config(config)
-    }
-
-    /// Writes `config` as the run's `config.json` (creating the directory): what `prepare`
+    /// Writes `config` as the run's `config.json` (creating the directory): what `resume::prepare`
     /// does, and what `pelt train --resume --allow-changes` does first to resume with another
     /// configuration on purpose.
     pub fn write_config(&self, config: &RunConfig) -> Result<(), TrainError> {

@@ -4,7 +4,14 @@
 use pelt_data::TaskSpec;
 use serde::{Deserialize, Serialize};
 
-use crate::evaluate::MetricValue;
+/// One metric's value (×100).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricValue {
+    /// Metric name (`accuracy`, `f1`, ...).
+    pub metric: String,
+    /// Value ×100.
+    pub value: f64,
+}
 
 /// How validation scores become the one number model selection maximises.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
