@@ -13,6 +13,7 @@ mod fault;
 mod gradients;
 pub mod hub;
 mod parallel;
+mod param_maps;
 mod pause;
 mod plot;
 mod predict;
@@ -28,6 +29,7 @@ mod setup;
 mod stop;
 mod to_tensors;
 mod transport;
+mod worker;
 
 pub use adamw::FusedAdamW;
 pub use backend::{DeviceKind, DeviceSpec};

@@ -12,15 +12,13 @@
 //! the main model follows (`run.rs`); its new trainable values go to the other devices once, at
 //! the next step's first micro-batch.
 
-use std::any::Any;
 use std::collections::{BTreeMap, HashSet};
 use std::ops::Range;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
-use burn::module::{ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::container::TensorContainer;
@@ -30,8 +28,9 @@ use pelt_t5::IGNORE_INDEX;
 
 use crate::config::TrainConfig;
 use crate::error::TrainError;
-use crate::fault;
+use crate::param_maps::{Leaves, Replace, Trainable};
 use crate::transport::Transport;
+use crate::worker::{Job, next, run_job, worker_failed};
 
 /// One worker: a device and, on the CPU, its own thread pool (the CPU's threads are shared out
 /// between the CPU workers).
@@ -63,20 +62,6 @@ enum Combine {
     /// Burn's engine all-reduces them inside the backward passes: the first worker's, on the
     /// main device ([`DataParallel::new`]), are the sum.
     AllReduce,
-}
-
-/// One worker's part of a micro-batch.
-struct Job {
-    /// The worker's index in `train.devices`.
-    k: usize,
-    replica: PeltModel,
-    input: PeltInput,
-    /// `[rows, tgt]`.
-    labels: Tensor<2, Int>,
-    /// Its share of the batch's scored target tokens.
-    share: f64,
-    /// The step's micro-batches.
-    divisor: usize,
 }
 
 /// The workers of a run and the model's copies on the devices other than the main one.
@@ -469,74 +454,6 @@ impl DataParallel {
     }
 }
 
-/// What a worker reports at the end of a pass: its index, and its result or why it failed.
-type Report<T> = (usize, Result<T, String>);
-
-/// Worker `k`'s part of a micro-batch, in its thread: the forward pass, reported on `forward`;
-/// then, once `go` says every worker's forward pass succeeded, the backward pass, reported on
-/// `done`. A failure or panic is reported as its cause.
-fn run_job(
-    job: Job,
-    smoothing: f64,
-    forward: &Sender<Report<()>>,
-    go: &Receiver<()>,
-    done: &Sender<Report<(f32, GradientsParams)>>,
-) {
-    let Job {
-        k,
-        replica,
-        input,
-        labels,
-        share,
-        divisor,
-    } = job;
-    let passed = catch_unwind(AssertUnwindSafe(|| -> Result<_, String> {
-        let loss = replica
-            .loss(input, labels, smoothing)
-            .map_err(|e| e.to_string())?
-            * share
-            / divisor as f64;
-        let value: f32 = loss.clone().into_scalar();
-        fault::after_forward(k)?;
-        Ok((loss, value))
-    }))
-    .unwrap_or_else(|panic| Err(panic_message(panic.as_ref())));
-    // Sends fail only when the main thread has stopped waiting (a peer failed or stalled):
-    // there is nothing left to tell it.
-    let (loss, value) = match passed {
-        Ok(passed) => {
-            let _ = forward.send((k, Ok(())));
-            passed
-        }
-        Err(cause) => {
-            let _ = forward.send((k, Err(cause)));
-            return;
-        }
-    };
-    if go.recv().is_err() {
-        // A peer failed: no backward pass, no all-reduce to wait in.
-        return;
-    }
-    let result = catch_unwind(AssertUnwindSafe(|| {
-        fault::in_backward(k);
-        (
-            value,
-            GradientsParams::from_grads(loss.backward(), &replica),
-        )
-    }))
-    .map_err(|panic| panic_message(panic.as_ref()));
-    let _ = done.send((k, result));
-}
-
-/// The next message of `rx`, waiting until `deadline` at most (`None`: no limit); `None` when
-/// the deadline passed first or every sender is gone.
-fn next<T>(rx: &Receiver<T>, deadline: Option<Instant>) -> Option<T> {
-    let wait = deadline.map_or(Duration::MAX, |d| {
-        d.saturating_duration_since(Instant::now())
-    });
-    rx.recv_timeout(wait).ok()
-}
-
 /// What makes kernels differ between micro-batches: the shapes of the token ids, labels and
 /// image features, and per worker its rows and whether they share one task (the hypernetwork
 /// then generates one set of modules, else one per row).
@@ -564,82 +481,6 @@ fn on_cpu(device: &Device) -> bool {
         let _ = device;
         false
     }
-}
-
-/// Collects the trainable values of a model, detached and on `device`.
-struct Trainable<'a> {
-    device: &'a Device,
-    values: TensorContainer<ParamId>,
-}
-
-impl ModuleVisitor for Trainable<'_> {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let value = param.val();
-        if value.is_require_grad() {
-            let value = value
-                .detach()
-                .set_require_grad(false)
-                .to_device(self.device);
-            self.values.register(param.id, value);
-        }
-    }
-}
-
-/// Replaces every trainable parameter of a device's copy by its collected value (same id),
-/// still marked trainable.
-struct Replace<'a> {
-    values: &'a TensorContainer<ParamId>,
-}
-
-impl ModuleMapper for Replace<'_> {
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        match self.values.get::<Tensor<D>>(&param.id) {
-            Some(value) => param.map(|_| value.require_grad()),
-            None => param,
-        }
-    }
-}
-
-/// Makes every trainable parameter a new leaf of its value (same id, so the gradients map onto
-/// the main model's parameters), marked for Burn's all-reduce when `distributed`.
-struct Leaves {
-    distributed: bool,
-}
-
-impl ModuleMapper for Leaves {
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        if !param.is_require_grad() {
-            return param;
-        }
-        let id = param.id;
-        let distributed = self.distributed;
-        param.map(|value| {
-            let leaf = value.detach().require_grad();
-            if distributed {
-                leaf.set_distributed(id)
-            } else {
-                leaf
-            }
-        })
-    }
-}
-
-/// The error of worker `k` (named `name`) that panicked: out of memory, a lost device.
-fn worker_failed(name: &str, k: usize, panic: &(dyn Any + Send)) -> TrainError {
-    TrainError::Worker {
-        worker: k,
-        device: name.to_string(),
-        message: panic_message(panic),
-    }
-}
-
-/// What a panic said.
-fn panic_message(panic: &(dyn Any + Send)) -> String {
-    panic
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "no message".into())
 }
 
 /// Rows `0..rows` in `workers` contiguous ranges, the first `rows % workers` one row longer:
