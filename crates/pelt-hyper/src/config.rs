@@ -7,8 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::HyperError;
 
-/// The tuning method; all run through the same model, data and loop.
+/// The tuning method; all run through the same model, data and loop. With the `clap` feature a
+/// command line takes it by the name [`Method::name`] gives (`--method hyperpelt`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Method {
     /// Every T5 weight trains; nothing is inserted.
@@ -112,8 +114,10 @@ fn yes() -> bool {
     true
 }
 
-/// Which of the trainable parts get gradients.
+/// Which of the trainable parts get gradients. With the `clap` feature a command line takes it
+/// by the name it has in configuration files (`--tune task-embedding`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Tune {
     /// Every trainable part (normal training).

@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use pelt_hyper::{Method, Tune};
 use pelt_train::{
     Backbone, DeviceSpec, Evaluator, RunConfig, RunDir, StopHandle, TaskSource, TrainError,
     backend, final_report, load_data, load_trained, majority_baseline, predict, pretrain,
@@ -76,8 +77,8 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         run: PathBuf,
         /// Which split to score
-        #[arg(long, value_name = "S", default_value = "all", value_parser = ["all", "validation", "test"])]
-        split: String,
+        #[arg(long, value_name = "S", value_enum, default_value_t = Split::All)]
+        split: Split,
         #[command(flatten)]
         backend: BackendArg,
     },
@@ -156,8 +157,8 @@ struct TrainArgs {
     #[command(flatten)]
     devices: DevicesArg,
     /// The tuning method
-    #[arg(long, value_name = "M", value_parser = METHODS)]
-    method: Option<String>,
+    #[arg(long, value_name = "M", value_enum)]
+    method: Option<Method>,
     /// A T5 model directory or a Hugging Face id (`t5-base`, `google/flan-t5-base`), looked up
     /// in the local hub cache (HF_HUB_CACHE, HF_HOME/hub or ~/.cache/huggingface/hub) and
     /// downloaded there when missing and a network is available
@@ -181,8 +182,8 @@ struct TrainArgs {
     #[arg(long, value_name = "K")]
     shots: Option<usize>,
     /// What trains: all, or only the new task embeddings
-    #[arg(long, value_name = "T", value_parser = ["all", "task-embedding"])]
-    tune: Option<String>,
+    #[arg(long, value_name = "T", value_enum)]
+    tune: Option<Tune>,
     /// Override any field, applied in order, e.g. --set train.steps=50 --set pelt.prefix_len=4
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
@@ -212,15 +213,25 @@ struct PretrainArgs {
     export_start: Option<u64>,
 }
 
-/// The names `--method` accepts.
-const METHODS: [&str; 6] = [
-    "hyperpelt",
-    "hyperformer",
-    "hyperprefix",
-    "adapters",
-    "prefix",
-    "full",
-];
+/// What `pelt eval` scores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Split {
+    /// Validation and test beside the majority baseline, into report.json and report.md
+    All,
+    /// The validation sets, printed
+    Validation,
+    /// The test sets, printed
+    Test,
+}
+
+impl Split {
+    /// The name `--split` takes.
+    fn name(self) -> String {
+        self.to_possible_value()
+            .map(|value| value.get_name().to_string())
+            .unwrap_or_default()
+    }
+}
 
 /// `NAME` or `NAME=DIR`, comma-separated.
 fn task_list(list: &str) -> Result<Vec<TaskSource>> {
@@ -268,10 +279,10 @@ fn run_config(args: TrainArgs) -> Result<(RunConfig, burn::prelude::Device)> {
         config.train.shots = shots;
     }
     if let Some(tune) = args.tune {
-        config.pelt.tune = serde_json::from_value(serde_json::Value::String(tune))?;
+        config.pelt.tune = tune;
     }
     if let Some(method) = args.method {
-        config.pelt.method = method.parse()?;
+        config.pelt.method = method;
     }
     if let Some(t5) = args.t5 {
         config.t5 = Backbone::Path(PathBuf::from(t5));
@@ -367,11 +378,11 @@ fn main() -> Result<()> {
                 train: &config.train,
                 device: device.clone(),
             };
-            if split != "all" {
+            if split != Split::All {
                 let mut rows = Vec::new();
                 for (index, task) in data.tasks.iter().enumerate() {
-                    let examples = match split.as_str() {
-                        "validation" => &task.validation,
+                    let examples = match split {
+                        Split::Validation => &task.validation,
                         _ => &task.test,
                     };
                     rows.push((
@@ -381,7 +392,7 @@ fn main() -> Result<()> {
                         examples.len(),
                     ));
                 }
-                println!("{}", split_markdown(&split, &rows));
+                println!("{}", split_markdown(&split.name(), &rows));
                 return Ok(());
             }
             let state =
@@ -497,5 +508,38 @@ mod tests {
             .to_string();
         assert!(err.contains("lora") && err.contains("hyperpelt"), "{err}");
         assert!(Cli::try_parse_from(["pelt", "train", "--stepz", "3"]).is_err());
+    }
+
+    #[test]
+    fn method_tune_and_split_take_the_names_of_configuration_files() {
+        let train = |option: &str, value: &str| {
+            let cli = Cli::try_parse_from(["pelt", "train", option, value]).unwrap();
+            let Command::Train(args) = cli.command else {
+                panic!("not train")
+            };
+            args
+        };
+        for method in Method::ALL {
+            assert_eq!(train("--method", method.name()).method, Some(method));
+        }
+        for (name, tune) in [("all", Tune::All), ("task-embedding", Tune::TaskEmbedding)] {
+            assert_eq!(train("--tune", name).tune, Some(tune));
+            assert_eq!(serde_json::to_value(tune).unwrap(), name);
+        }
+        assert!(Cli::try_parse_from(["pelt", "train", "--tune", "some"]).is_err());
+        let split = |args: &[&str]| match Cli::try_parse_from(args).unwrap().command {
+            Command::Eval { split, .. } => split,
+            _ => panic!("not eval"),
+        };
+        assert_eq!(split(&["pelt", "eval", "--run", "r"]), Split::All);
+        assert_eq!(Split::Validation.name(), "validation");
+        let test = split(&["pelt", "eval", "--run", "r", "--split", "test"]);
+        assert_eq!(test, Split::Test);
+        assert_eq!(test.name(), "test");
+        let err = Cli::try_parse_from(["pelt", "eval", "--run", "r", "--split", "dev"])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("dev") && err.contains("validation"), "{err}");
     }
 }
