@@ -15,6 +15,8 @@ use burn::prelude::*;
 use burn::tensor::{DType, TensorData};
 use rayon::prelude::*;
 
+use crate::backend::on_cpu;
+
 /// Elements per parallel chunk.
 const CHUNK: usize = 1 << 14;
 
@@ -91,19 +93,6 @@ impl FusedAdamW {
     }
 }
 
-/// Whether `device` is the CPU backend, where the fused pass runs.
-fn fuses_on(device: &Device) -> bool {
-    #[cfg(feature = "flex")]
-    {
-        *device == Device::flex()
-    }
-    #[cfg(not(feature = "flex"))]
-    {
-        let _ = device;
-        false
-    }
-}
-
 impl Optimizer for FusedAdamW {
     type State<const D: usize> = AdamWState<D>;
 
@@ -121,7 +110,7 @@ impl Optimizer for FusedAdamW {
         };
         let device = tensor.device();
         let f32_values = tensor.dtype() == DType::F32 && grad.dtype() == DType::F32;
-        if !fuses_on(&device) || !f32_values {
+        if !on_cpu(&device) || !f32_values {
             return self.fallback.step(lr, tensor, grad, state);
         }
         let shape = tensor.shape();
@@ -212,7 +201,7 @@ mod tests {
         let linear = burn::nn::LinearConfig::new(300, 211).init(&device);
         // The optimiser sees the parameters' inner (non-autodiff) tensors.
         assert!(
-            fuses_on(&linear.weight.val().inner().device()),
+            on_cpu(&linear.weight.val().inner().device()),
             "the test must exercise the fused pass"
         );
         let (mut ours, mut theirs) = (linear.clone(), linear);

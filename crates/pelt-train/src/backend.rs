@@ -161,6 +161,20 @@ pub fn device(name: &str) -> Result<Device, TrainError> {
     name.parse::<DeviceSpec>()?.device()
 }
 
+/// Whether `device` (plain or autodiff) is the CPU: the `flex` backend, whose threads are
+/// `rayon`'s and where [`FusedAdamW`](crate::FusedAdamW) fuses its update.
+pub(crate) fn on_cpu(device: &Device) -> bool {
+    #[cfg(feature = "flex")]
+    {
+        *device == Device::flex()
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = device;
+        false
+    }
+}
+
 /// The data-parallel workers of a comma-separated device list (`train.devices`, `--devices`):
 /// `cpu,cpu`, `cuda:0,cuda:1`, `wgpu:0,wgpu:1`. An empty string is no list; an empty entry in
 /// a list is an error. The devices are not opened, nor checked against this build.

@@ -26,6 +26,7 @@ use burn::tensor::distributed::{DistributedConfig, DistributedContext, ReduceOpe
 use pelt_hyper::{PeltInput, PeltModel};
 use pelt_t5::IGNORE_INDEX;
 
+use crate::backend::on_cpu;
 use crate::config::TrainConfig;
 use crate::error::TrainError;
 use crate::param_maps::{Leaves, Replace, Trainable};
@@ -470,17 +471,6 @@ fn shape(input: &PeltInput, labels: &Tensor<2, Int>, ranges: &[Range<usize>]) ->
         key.push(usize::from(tasks.windows(2).all(|w| w[0] == w[1])));
     }
     key
-}
-
-/// Whether `device` is the CPU (the `flex` backend, whose threads are `rayon`'s).
-fn on_cpu(device: &Device) -> bool {
-    #[cfg(feature = "flex")]
-    return *device == Device::flex();
-    #[cfg(not(feature = "flex"))]
-    {
-        let _ = device;
-        false
-    }
 }
 
 /// Rows `0..rows` in `workers` contiguous ranges, the first `rows % workers` one row longer:
