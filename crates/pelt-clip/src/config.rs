@@ -75,10 +75,7 @@ struct HfVision {
 impl ClipVisionConfig {
     /// Reads a Hugging Face `config.json`, or the one inside a model directory.
     pub fn from_hf_file(path: impl AsRef<Path>) -> Result<Self, ClipError> {
-        let mut path = path.as_ref().to_path_buf();
-        if path.is_dir() {
-            path.push("config.json");
-        }
+        let path = pelt_weights::model_file(path, "config.json");
         let text = std::fs::read_to_string(&path).map_err(|source| ClipError::Io {
             path: path.clone(),
             source,

@@ -196,12 +196,7 @@ impl Default for T5Config {
 impl T5Config {
     /// Reads and validates a Hugging Face `config.json` (or a model directory holding one).
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, T5Error> {
-        let path = path.as_ref();
-        let file = if path.is_dir() {
-            path.join("config.json")
-        } else {
-            path.to_path_buf()
-        };
+        let file = pelt_weights::model_file(path, "config.json");
         let text = std::fs::read_to_string(&file).map_err(|source| T5Error::Io {
             path: file.clone(),
             source,

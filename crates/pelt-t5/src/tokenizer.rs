@@ -21,12 +21,7 @@ impl std::fmt::Debug for T5Tokenizer {
 impl T5Tokenizer {
     /// Loads `tokenizer.json` (or the one in a model directory).
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, T5Error> {
-        let path = path.as_ref();
-        let file = if path.is_dir() {
-            path.join("tokenizer.json")
-        } else {
-            path.to_path_buf()
-        };
+        let file = pelt_weights::model_file(path, "tokenizer.json");
         let bytes = std::fs::read(&file).map_err(|source| T5Error::Io {
             path: file.clone(),
             source,

@@ -30,11 +30,7 @@ pub(crate) fn tokenizer_file(config: &RunConfig) -> Result<PathBuf, TrainError> 
             ));
         }
     };
-    Ok(if path.is_dir() {
-        path.join("tokenizer.json")
-    } else {
-        path
-    })
+    Ok(pelt_weights::model_file(path, "tokenizer.json"))
 }
 
 /// A task's data directory: `dir` under `data`, where either may be a hub data set id

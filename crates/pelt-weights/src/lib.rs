@@ -9,13 +9,16 @@
 //! - [`StrictLoader`] hands tensors out by name and expected shape, remembers which were used,
 //!   and at [`StrictLoader::finish`] reports every missing, mismatched or unused tensor at once.
 //! - [`write_safetensors`] writes f32 tensors atomically (temporary file, flush, rename).
+//! - [`model_file`] names a model's file given either itself or the model directory holding it.
 
 mod checkpoint;
 mod error;
+mod model_dir;
 mod strict;
 mod write;
 
 pub use checkpoint::{Checkpoint, TensorMeta};
 pub use error::{Problem, WeightsError};
+pub use model_dir::model_file;
 pub use strict::StrictLoader;
 pub use write::{NamedTensor, write_atomically, write_safetensors};
