@@ -49,7 +49,7 @@ pub use generate::GenerationConfig;
 pub use insertions::{Adapter, Insertions, LayerInsertions, Prefix};
 pub use loss::{IGNORE_INDEX, cross_entropy};
 pub use model::{DecoderCache, Encoded, T5Input, T5Model};
-pub use norm::{RmsNormOps, T5LayerNorm};
+pub use norm::{RmsNormOps, RmsNormSaved, RmsStats, T5LayerNorm};
 pub use position::{RelativePositionBias, relative_position_bucket};
 pub use softmax::{SoftmaxOps, log_softmax_last, softmax_last};
 pub use stack::T5Stack;

@@ -8,17 +8,13 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::{Autodiff, TensorMetadata, tensor::FloatTensor};
 
-use super::RmsNormOps;
+use super::{RmsNormOps, RmsNormSaved, RmsStats};
 
 #[derive(Debug)]
 struct RmsNormBackward;
 
-/// What the backward needs: the input, the weight and the row statistics `(r, sd, v2)`.
-type State<B> = (
-    FloatTensor<B>,
-    FloatTensor<B>,
-    (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>),
-);
+/// What the backward needs: the input, the weight and the row statistics.
+type State<B> = (FloatTensor<B>, FloatTensor<B>, RmsStats<B>);
 
 impl<B: RmsNormOps> Backward<B, 2> for RmsNormBackward {
     type State = State<B>;
@@ -30,7 +26,7 @@ impl<B: RmsNormOps> Backward<B, 2> for RmsNormBackward {
         if let Some(w_node) = w_parent {
             // Burn: the product's gradient `g · (x·r)`, summed over every leading axis on which
             // it is longer than the broadcast weight (of length 1 there), then reshaped to `[d]`.
-            let normed = B::float_mul(x.clone(), stats.0.clone());
+            let normed = B::float_mul(x.clone(), stats.r.clone());
             let grad = B::float_mul(g.clone(), normed);
             let shape = grad.shape();
             let dims: Vec<usize> = (0..shape.num_dims() - 1)
@@ -44,8 +40,7 @@ impl<B: RmsNormOps> Backward<B, 2> for RmsNormBackward {
             grads.register::<B>(w_node.id, B::float_reshape(grad, w.shape()));
         }
         if let Some(x_node) = x_parent {
-            let (r, sd, v2) = stats;
-            let (a, t) = B::rms_norm_backward(x, w, r, sd, v2, g);
+            let (a, t) = B::rms_norm_backward(x, w, stats, g);
             grads.register::<B>(x_node.id, a);
             grads.register::<B>(x_node.id, t.clone());
             grads.register::<B>(x_node.id, t);
@@ -63,8 +58,8 @@ impl<B: RmsNormOps, C: CheckpointStrategy> RmsNormOps for Autodiff<B, C> {
         {
             OpsKind::Tracked(prep) => {
                 let (x, w) = (x.into_primitive(), w.into_primitive());
-                let (y, r, sd, v2) = B::rms_norm_saved(x.clone(), w.clone(), eps);
-                prep.finish((x, w, (r, sd, v2)), y)
+                let RmsNormSaved { y, stats } = B::rms_norm_saved(x.clone(), w.clone(), eps);
+                prep.finish((x, w, stats), y)
             }
             OpsKind::UnTracked(prep) => {
                 prep.finish(B::rms_norm(x.into_primitive(), w.into_primitive(), eps))

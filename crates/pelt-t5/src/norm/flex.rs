@@ -11,7 +11,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::tensor::DType;
 use rayon::prelude::*;
 
-use super::{RmsNormOps, composed};
+use super::{RmsNormOps, RmsNormSaved, RmsStats, composed};
 use crate::rows::{for_rows, owned, row_length, row_shape, tensor};
 
 /// The row statistics of `row`: `(r, sd, v2)` with `v2 = mean(row²) + eps`, `sd = sqrt(v2)` and
@@ -35,7 +35,7 @@ impl RmsNormOps for Flex {
     fn rms_norm(x: FloatTensor<Self>, w: FloatTensor<Self>, eps: f64) -> FloatTensor<Self> {
         let Some(d) = operands(&x, &w) else {
             // burn-flex's `powi(2)` is this product, so the composition is the same.
-            return composed::saved::<Self>(x, w, eps).0;
+            return composed::saved::<Self>(x, w, eps).y;
         };
         let w = owned(w);
         let w = w.storage::<f32>();
@@ -48,16 +48,7 @@ impl RmsNormOps for Flex {
         x
     }
 
-    fn rms_norm_saved(
-        x: FloatTensor<Self>,
-        w: FloatTensor<Self>,
-        eps: f64,
-    ) -> (
-        FloatTensor<Self>,
-        FloatTensor<Self>,
-        FloatTensor<Self>,
-        FloatTensor<Self>,
-    ) {
+    fn rms_norm_saved(x: FloatTensor<Self>, w: FloatTensor<Self>, eps: f64) -> RmsNormSaved<Self> {
         let Some(d) = operands(&x, &w) else {
             return composed::saved::<Self>(x, w, eps);
         };
@@ -81,23 +72,31 @@ impl RmsNormOps for Flex {
         let column = |pick: fn(&(f32, f32, f32)) -> f32| {
             tensor(stats.iter().map(pick).collect(), row_shape(shape.clone()))
         };
-        let (r, sd, v2) = (column(|s| s.0), column(|s| s.1), column(|s| s.2));
-        (tensor(y, shape), r, sd, v2)
+        let stats = RmsStats {
+            r: column(|s| s.0),
+            sd: column(|s| s.1),
+            v2: column(|s| s.2),
+        };
+        RmsNormSaved {
+            y: tensor(y, shape),
+            stats,
+        }
     }
 
     fn rms_norm_backward(
         x: FloatTensor<Self>,
         w: FloatTensor<Self>,
-        r: FloatTensor<Self>,
-        sd: FloatTensor<Self>,
-        v2: FloatTensor<Self>,
+        stats: RmsStats<Self>,
         g: FloatTensor<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
-        let all_f32 = [&g, &r, &sd, &v2].iter().all(|t| t.dtype() == DType::F32);
+        let all_f32 = [&g, &stats.r, &stats.sd, &stats.v2]
+            .iter()
+            .all(|t| t.dtype() == DType::F32);
         let (Some(d), true) = (operands(&x, &w), all_f32) else {
-            return composed::backward::<Self>(x, w, (r, sd, v2), g);
+            return composed::backward::<Self>(x, w, stats, g);
         };
         let shape = x.layout().shape().clone();
+        let RmsStats { r, sd, v2 } = stats;
         let (x, w, r, sd, v2) = (owned(x), owned(w), owned(r), owned(sd), owned(v2));
         let (x, w) = (x.storage::<f32>(), w.storage::<f32>());
         let (r, sd, v2) = (r.storage::<f32>(), sd.storage::<f32>(), v2.storage::<f32>());

@@ -12,13 +12,37 @@ mod autodiff;
 #[cfg(feature = "flex")]
 mod flex;
 
-use burn::backend::{Backend, Dispatch, TensorMetadata, backend_extension, tensor::FloatTensor};
+use burn::backend::{
+    Backend, Dispatch, ExtensionType, TensorMetadata, backend_extension, tensor::FloatTensor,
+};
 use burn::module::Param;
 use burn::prelude::*;
 
+/// The row statistics of the norm's input `x: [..., d]` that its backward needs, each
+/// `[..., 1]`.
+#[derive(ExtensionType, Debug, Clone)]
+pub struct RmsStats<B: Backend> {
+    /// `r = 1/sd`, the factor each row is scaled by.
+    pub r: FloatTensor<B>,
+    /// `sd = sqrt(v2)`.
+    pub sd: FloatTensor<B>,
+    /// `v2 = mean(x²) + eps`.
+    pub v2: FloatTensor<B>,
+}
+
+/// A forward pass of the norm that keeps what the backward needs.
+#[derive(ExtensionType)]
+pub struct RmsNormSaved<B: Backend> {
+    /// The norm, `[..., d]`.
+    pub y: FloatTensor<B>,
+    /// The statistics of the input's rows.
+    #[extension_type]
+    pub stats: RmsStats<B>,
+}
+
 /// The RMS norm `w · x / sqrt(mean(x²) + eps)` over the last axis, and its backward.
 ///
-/// `x: [..., d]` and `w: [d]`; the row statistics `r`, `sd` and `v2` are `[..., 1]`. The default
+/// `x: [..., d]` and `w: [d]`; the row statistics ([`RmsStats`]) are `[..., 1]`. The default
 /// bodies compose the backend's own operations.
 #[backend_extension(
     Flex: cfg(feature = "flex"),
@@ -29,21 +53,11 @@ pub trait RmsNormOps: Backend {
     /// The norm, outside autodiff. Returns `[..., d]`.
     fn rms_norm(x: FloatTensor<Self>, w: FloatTensor<Self>, eps: f64) -> FloatTensor<Self> {
         let square = Self::float_powi_scalar(x.clone(), 2.into());
-        composed::forward::<Self>(x, square, w, eps).0
+        composed::forward::<Self>(x, square, w, eps).y
     }
 
-    /// `(y, r, sd, v2)`: the norm and what its gradient needs, `v2 = mean(x²) + eps`,
-    /// `sd = sqrt(v2)` and `r = 1/sd`.
-    fn rms_norm_saved(
-        x: FloatTensor<Self>,
-        w: FloatTensor<Self>,
-        eps: f64,
-    ) -> (
-        FloatTensor<Self>,
-        FloatTensor<Self>,
-        FloatTensor<Self>,
-        FloatTensor<Self>,
-    ) {
+    /// The norm `[..., d]` and the statistics its gradient needs.
+    fn rms_norm_saved(x: FloatTensor<Self>, w: FloatTensor<Self>, eps: f64) -> RmsNormSaved<Self> {
         composed::saved::<Self>(x, w, eps)
     }
 
@@ -53,12 +67,10 @@ pub trait RmsNormOps: Backend {
     fn rms_norm_backward(
         x: FloatTensor<Self>,
         w: FloatTensor<Self>,
-        r: FloatTensor<Self>,
-        sd: FloatTensor<Self>,
-        v2: FloatTensor<Self>,
+        #[extension_type] stats: RmsStats<Self>,
         g: FloatTensor<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
-        composed::backward::<Self>(x, w, (r, sd, v2), g)
+        composed::backward::<Self>(x, w, stats, g)
     }
 }
 
@@ -108,24 +120,23 @@ mod composed {
         B::float_reshape(w, Shape::from(dims))
     }
 
+    /// The norm of `x: [..., d]` given its elements' squares `square: [..., d]`.
     pub(super) fn forward<B: Backend>(
         x: FloatTensor<B>,
         square: FloatTensor<B>,
         w: FloatTensor<B>,
         eps: f64,
-    ) -> (
-        FloatTensor<B>,
-        FloatTensor<B>,
-        FloatTensor<B>,
-        FloatTensor<B>,
-    ) {
+    ) -> RmsNormSaved<B> {
         let dim = x.shape().num_dims() - 1;
         let v2 = B::float_add_scalar(B::float_mean_dim(square, dim), eps.into());
         let sd = B::float_sqrt(v2.clone());
         let r = B::float_recip(sd.clone());
         let w = broadcast_weight::<B>(&x, w);
         let y = B::float_mul(B::float_mul(x, r.clone()), w);
-        (y, r, sd, v2)
+        RmsNormSaved {
+            y,
+            stats: RmsStats { r, sd, v2 },
+        }
     }
 
     /// The forward as autodiff composed it, squaring by a product (`Autodiff`'s `powi(2)`).
@@ -133,20 +144,16 @@ mod composed {
         x: FloatTensor<B>,
         w: FloatTensor<B>,
         eps: f64,
-    ) -> (
-        FloatTensor<B>,
-        FloatTensor<B>,
-        FloatTensor<B>,
-        FloatTensor<B>,
-    ) {
+    ) -> RmsNormSaved<B> {
         let square = B::float_mul(x.clone(), x.clone());
         forward::<B>(x, square, w, eps)
     }
 
+    /// The parts `(a, t)` of `x`'s gradient, as [`RmsNormOps::rms_norm_backward`] documents.
     pub(super) fn backward<B: Backend>(
         x: FloatTensor<B>,
         w: FloatTensor<B>,
-        (r, sd, v2): (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>),
+        RmsStats { r, sd, v2 }: RmsStats<B>,
         g: FloatTensor<B>,
     ) -> (FloatTensor<B>, FloatTensor<B>) {
         let shape = x.shape();
