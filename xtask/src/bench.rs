@@ -402,9 +402,12 @@ fn report(rows: &[Row], o: &Options) {
     };
     for row in rows {
         // Without the matmul case (`--only`) there is no ceiling to take a share of.
-        let share = gflops(row, Kind::Rust).map(|g| match ceiling > 0.0 {
-            true => format!("{g:.1} ({:.0} %)", 100.0 * g / ceiling),
-            false => format!("{g:.1}"),
+        let share = gflops(row, Kind::Rust).map(|g| {
+            if ceiling > 0.0 {
+                format!("{g:.1} ({:.0} %)", 100.0 * g / ceiling)
+            } else {
+                format!("{g:.1}")
+            }
         });
         let compiled = if o.compile {
             format!(
