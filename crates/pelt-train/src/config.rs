@@ -7,7 +7,7 @@ use pelt_hyper::PeltConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::DeviceSpec;
-use crate::error::{TrainError, io};
+use crate::error::{TrainError, io, serialise};
 use crate::schedule::Schedule;
 use crate::selection::Selection;
 use crate::transport::Transport;
@@ -346,8 +346,7 @@ impl RunConfig {
         let (key, value) = assignment.split_once('=').ok_or_else(|| {
             TrainError::Config(format!("override `{assignment}` is not KEY=VALUE"))
         })?;
-        let mut json = serde_json::to_value(&*self)
-            .map_err(|e| TrainError::Config(format!("cannot serialise the config: {e}")))?;
+        let mut json = serde_json::to_value(&*self).map_err(serialise("config"))?;
         let mut slot = &mut json;
         for part in key.split('.') {
             slot = slot.get_mut(part).ok_or_else(|| {

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 /// Everything that can stop a run; every variant names the file, option, step or tensor.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
-    /// A configuration file or option is invalid.
+    /// A configuration file or option is invalid, or names something this build or run cannot
+    /// use; nothing else.
     #[error("{0}")]
     Config(String),
     /// An I/O error on a named file.
@@ -16,6 +17,48 @@ pub enum TrainError {
         /// Underlying error.
         source: std::io::Error,
     },
+    /// A value the run writes as JSON (its configuration, report, batches) could not be
+    /// serialised.
+    #[error("cannot serialise the {what}: {source}")]
+    Serialise {
+        /// What was being written.
+        what: &'static str,
+        /// The serialiser's error.
+        source: serde_json::Error,
+    },
+    /// A line of a run's `log.jsonl` is not JSON.
+    #[error("{} line {line}: {source}", file.display())]
+    Log {
+        /// The log file.
+        file: PathBuf,
+        /// The line, from 1.
+        line: usize,
+        /// The parser's error.
+        source: serde_json::Error,
+    },
+    /// A plot could not be drawn or encoded.
+    #[error("{what}: {reason}")]
+    Plot {
+        /// The plot's file, or the bundled font.
+        what: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// Values could not be read back from a device.
+    #[error("cannot read the {what} from the device: {reason}")]
+    Readback {
+        /// What was read.
+        what: &'static str,
+        /// Burn's error.
+        reason: String,
+    },
+    /// CLIP features the run computed or cached are missing: the encoder or the Parquet reader
+    /// returned none for an image, or a batch of image paths came without the feature cache.
+    #[error("{0}")]
+    Features(String),
+    /// The task sampler, which is endless, returned no batch.
+    #[error("the sampler ran dry")]
+    SamplerEnded,
     /// From the data crate (files, lines, tasks).
     #[error(transparent)]
     Data(#[from] pelt_data::DataError),
@@ -103,6 +146,11 @@ pub enum TrainError {
         /// What went wrong, and what to do about it.
         reason: String,
     },
+}
+
+/// Shorthand for a serialisation error while writing `what`.
+pub(crate) fn serialise(what: &'static str) -> impl FnOnce(serde_json::Error) -> TrainError {
+    move |source| TrainError::Serialise { what, source }
 }
 
 /// Shorthand for an I/O error on `path`.

@@ -131,7 +131,11 @@ impl DataParallel {
                 let pool = rayon::ThreadPoolBuilder::new()
                     .num_threads(threads)
                     .build()
-                    .map_err(|e| TrainError::Config(format!("worker {name}: thread pool: {e}")))?;
+                    .map_err(|e| TrainError::Worker {
+                        worker: k,
+                        device: name.clone(),
+                        message: format!("thread pool: {e}"),
+                    })?;
                 Some(Arc::new(pool))
             } else {
                 None
@@ -194,7 +198,10 @@ impl DataParallel {
             .into_data()
             .convert::<i64>()
             .try_into_vec::<i64>()
-            .map_err(|e| TrainError::Config(format!("label counts: {e:?}")))?;
+            .map_err(|e| TrainError::Readback {
+                what: "label counts",
+                reason: format!("{e:?}"),
+            })?;
         let total = tokens.iter().sum::<i64>().max(1) as f64;
         let ranges = split_rows(rows, self.workers.len());
         if self.transport == Transport::Nccl && ranges.iter().any(Range::is_empty) {

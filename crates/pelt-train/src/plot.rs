@@ -28,9 +28,12 @@ fn series(log: &str, file: &Path) -> Result<(Vec<Series>, Vec<Series>), TrainErr
     let mut task_loss: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
     let mut validation: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
     for (number, line) in log.lines().enumerate() {
-        let value: serde_json::Value = serde_json::from_str(line).map_err(|e| {
-            TrainError::Config(format!("{} line {}: {e}", file.display(), number + 1))
-        })?;
+        let value: serde_json::Value =
+            serde_json::from_str(line).map_err(|source| TrainError::Log {
+                file: file.to_path_buf(),
+                line: number + 1,
+                source,
+            })?;
         let Some(step) = value["step"].as_f64() else {
             continue;
         };
@@ -170,22 +173,27 @@ pub fn write_plots(run: &Path) -> Result<(), TrainError> {
     let log = std::fs::read_to_string(&log_file).map_err(io(&log_file))?;
     let (loss, validation) = series(&log, &log_file)?;
     // The font is compiled in, so registering it can only fail if the file was corrupted.
-    register_font("sans-serif", FontStyle::Normal, FONT)
-        .map_err(|_| TrainError::Config("the bundled plot font is not a valid font".into()))?;
+    register_font("sans-serif", FontStyle::Normal, FONT).map_err(|_| TrainError::Plot {
+        what: "the bundled plot font".into(),
+        reason: "not a valid font".into(),
+    })?;
     let (title, y_label) = validation_labels(&validation);
     for (name, title, y_label, lines) in [
         ("loss.png", "training loss", "loss", &loss),
         ("validation.png", title, y_label, &validation),
     ] {
         let file = run.output(name);
-        let rgb = draw(title, y_label, lines)
-            .map_err(|e| TrainError::Config(format!("{}: cannot draw: {e}", file.display())))?;
+        let failed = |reason: String| TrainError::Plot {
+            what: file.display().to_string(),
+            reason,
+        };
+        let rgb = draw(title, y_label, lines).map_err(|e| failed(format!("cannot draw: {e}")))?;
         let image = image::RgbImage::from_raw(SIZE.0, SIZE.1, rgb)
-            .ok_or_else(|| TrainError::Config(format!("{}: bad buffer", file.display())))?;
+            .ok_or_else(|| failed("bad buffer".into()))?;
         let mut png = Vec::new();
         image
             .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-            .map_err(|e| TrainError::Config(format!("{}: {e}", file.display())))?;
+            .map_err(|e| failed(e.to_string()))?;
         pelt_weights::write_atomically(&file, &png)?;
     }
     Ok(())

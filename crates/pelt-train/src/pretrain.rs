@@ -17,7 +17,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::config::{PRETRAIN_TASK, PretrainConfig, RunConfig};
-use crate::error::{TrainError, io};
+use crate::error::{TrainError, io, serialise};
 use crate::gradients::stable_param_ids;
 use crate::run::{Objective, optimise};
 use crate::run_dir::RunDir;
@@ -354,8 +354,7 @@ pub fn pretrain_start(config: &RunConfig, out: &Path, steps: u64) -> Result<(), 
         })
         .collect::<Result<Vec<_>, TrainError>>()?;
     let file = out.join("batches.json");
-    let text = serde_json::to_vec(&batches)
-        .map_err(|e| TrainError::Config(format!("cannot serialise the batches: {e}")))?;
+    let text = serde_json::to_vec(&batches).map_err(serialise("batches"))?;
     pelt_weights::write_atomically(&file, &text)?;
     Ok(())
 }
@@ -432,8 +431,7 @@ pub fn pretrain(
         model: out,
         weights_sha256,
     };
-    let json = serde_json::to_vec_pretty(&report)
-        .map_err(|e| TrainError::Config(format!("cannot serialise the report: {e}")))?;
+    let json = serde_json::to_vec_pretty(&report).map_err(serialise("report"))?;
     pelt_weights::write_atomically(&run.pretrain_report(), &json)?;
     Ok(report)
 }

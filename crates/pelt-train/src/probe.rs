@@ -10,7 +10,7 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use burn::tensor::activation::log_softmax;
-use pelt_data::{Example, TaskData};
+use pelt_data::{DataError, Example, TaskData};
 use pelt_t5::{T5Input, T5Model};
 use serde::{Deserialize, Serialize};
 
@@ -66,16 +66,20 @@ pub fn probe(
             let (mean, scale) = standardiser(&train.0);
             let norm = |x: Tensor<2>| (x - mean.clone()) / scale.clone();
             let (train_x, val_x, test_x) = (norm(train.0), norm(validation.0), norm(test.0));
-            let mut best: Option<(f64, f64, Linear)> = None;
-            for l2 in L2_GRID {
+            let fitted = |l2: f64| {
                 let linear = fit(&train_x, &train.1, classes.names.len(), l2, device);
-                let score = accuracy(&val_x, &linear, &validation.1);
-                if best.as_ref().is_none_or(|(s, ..)| score > *s) {
-                    best = Some((score, l2, linear));
+                (accuracy(&val_x, &linear, &validation.1), l2, linear)
+            };
+            // The first L2 that scores best on validation.
+            let [first, rest @ ..] = L2_GRID;
+            let mut best = fitted(first);
+            for l2 in rest {
+                let candidate = fitted(l2);
+                if candidate.0 > best.0 {
+                    best = candidate;
                 }
             }
-            let (validation_score, l2, linear) =
-                best.ok_or_else(|| TrainError::Config("the probe's L2 grid is empty".into()))?;
+            let (validation_score, l2, linear) = best;
             results.push(ProbeResult {
                 task: task.task.name.to_string(),
                 features: kind.name().to_string(),
@@ -179,10 +183,9 @@ fn pooled(
         rows.push(sum / weights.sum_dim(1).squeeze_dim::<2>(1).clamp_min(1.0));
     }
     if rows.is_empty() {
-        return Err(TrainError::Config(format!(
-            "task {}: a split without examples cannot be probed",
-            task.task.name
-        )));
+        return Err(TrainError::Data(DataError::EmptyDataset {
+            what: format!("task {}: the split to probe", task.task.name),
+        }));
     }
     Ok(Tensor::cat(rows, 0))
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::TrainError;
+use crate::error::{TrainError, serialise};
 use crate::run_dir::RunDir;
 use crate::selection::MetricValue;
 
@@ -116,8 +116,7 @@ impl Report {
 
     /// Writes `report.json` and `report.md` into `run`, atomically.
     pub fn write(&self, run: &Path) -> Result<(), TrainError> {
-        let json = serde_json::to_vec_pretty(self)
-            .map_err(|e| TrainError::Config(format!("cannot serialise the report: {e}")))?;
+        let json = serde_json::to_vec_pretty(self).map_err(serialise("report"))?;
         let run = RunDir::new(run);
         pelt_weights::write_atomically(&run.output("report.json"), &json)?;
         pelt_weights::write_atomically(&run.output("report.md"), self.markdown().as_bytes())?;

@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use crate::config::RunConfig;
-use crate::error::TrainError;
+use crate::error::{TrainError, serialise};
 use crate::run_dir::RunDir;
 
 /// Starts (or, with `resume`, continues) the run in `run`: refuses a directory that already
@@ -55,8 +55,7 @@ pub fn trajectory_changes(
     let json = |c: &RunConfig| {
         let mut c = c.clone();
         c.pelt.tasks.clear();
-        serde_json::to_value(c)
-            .map_err(|e| TrainError::Config(format!("cannot serialise the configuration: {e}")))
+        serde_json::to_value(c).map_err(serialise("configuration"))
     };
     let mut changes = Vec::new();
     differences("", &json(before)?, &json(after)?, &mut changes);

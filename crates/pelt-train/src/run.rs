@@ -192,10 +192,7 @@ impl Objective for TaskMixture<'_> {
         &mut self,
         device: &Device,
     ) -> Result<(PeltInput, Tensor<2, Int>, usize, Option<String>), TrainError> {
-        let plan = self
-            .sampler
-            .next()
-            .ok_or_else(|| TrainError::Config("the sampler ran dry".into()))?;
+        let plan = self.sampler.next().ok_or(TrainError::SamplerEnded)?;
         let batch = self.data.batcher.plan(&plan, &self.data.tasks)?;
         let (input, labels) = crate::to_tensors::to_input(&batch, device)?;
         let task = match batch.rows.as_slice() {

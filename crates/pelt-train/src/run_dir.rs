@@ -5,7 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::config::RunConfig;
-use crate::error::{TrainError, io};
+use crate::error::{TrainError, io, serialise};
 
 /// A run directory: `config.json`, `log.jsonl`, `checkpoints/step-NNNNNNNNN/`,
 /// `best.safetensors`, `report.json`/`report.md`, `loss.png`/`validation.png`,
@@ -82,8 +82,7 @@ impl RunDir {
     /// configuration on purpose.
     pub fn write_config(&self, config: &RunConfig) -> Result<(), TrainError> {
         fs::create_dir_all(&self.root).map_err(io(&self.root))?;
-        let json = serde_json::to_vec_pretty(config)
-            .map_err(|e| TrainError::Config(format!("cannot serialise the configuration: {e}")))?;
+        let json = serde_json::to_vec_pretty(config).map_err(serialise("configuration"))?;
         pelt_weights::write_atomically(&self.config(), &json)?;
         Ok(())
     }

@@ -225,7 +225,7 @@ fn encode_embedded(
         .zip(images)
         .map(|(grid, image)| {
             grid.ok_or_else(|| {
-                TrainError::Config(format!(
+                TrainError::Features(format!(
                     "image {} was not read",
                     ImageRef::Embedded((*image).clone())
                 ))
@@ -287,7 +287,7 @@ pub fn image_features(
     let mut features = encoder.encode_files(&[image], 1)?;
     let patches = features
         .pop()
-        .ok_or_else(|| TrainError::Config(format!("{}: no features", image.display())))?;
+        .ok_or_else(|| TrainError::Features(format!("{}: no features", image.display())))?;
     Ok(patches.unsqueeze_dim::<3>(0).unsqueeze_dim(0))
 }
 

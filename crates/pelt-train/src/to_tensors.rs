@@ -24,7 +24,7 @@ pub fn to_input(batch: &Batch, device: &Device) -> Result<(PeltInput, Tensor<2, 
     match &batch.visual {
         None => {}
         Some(VisualInput::Paths(_)) => {
-            return Err(TrainError::Config(format!(
+            return Err(TrainError::Features(format!(
                 "batch {} has image paths but no cached CLIP features",
                 batch.step
             )));
