@@ -10,7 +10,7 @@ use std::fs;
 
 use burn::prelude::Device;
 use common::{log_without_resumes, read, resumes, root, tiny_config};
-use pelt_train::{StopHandle, TaskSource, predict, train};
+use pelt_train::{DataSource, StopHandle, TaskSource, predict, train};
 
 #[test]
 fn train_checkpoint_resume_exactly_evaluate_export_and_predict() {
@@ -110,7 +110,7 @@ fn train_checkpoint_resume_exactly_evaluate_export_and_predict() {
     transfer.init_from = Some(run.clone());
     transfer.tasks = vec![TaskSource {
         name: "pd-next".into(),
-        dir: "text/pd-next".into(),
+        dir: DataSource::Dir("text/pd-next".into()),
     }];
     transfer.train.shots = 2;
     transfer.pelt.tune = pelt_hyper::Tune::TaskEmbedding;

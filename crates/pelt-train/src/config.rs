@@ -7,6 +7,7 @@ use pelt_hyper::PeltConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::DeviceSpec;
+use crate::data_source::{DataRoot, DataSource};
 use crate::error::{TrainError, io, serialise};
 use crate::schedule::Schedule;
 use crate::selection::Selection;
@@ -30,8 +31,9 @@ pub enum Backbone {
 pub struct TaskSource {
     /// Registry name (`rte`, `easy-vqa`, ...).
     pub name: String,
-    /// Its data directory, relative to [`RunConfig::data`].
-    pub dir: PathBuf,
+    /// Its data: a directory, relative to [`RunConfig::data`], or a hub data set id
+    /// (`hf:nyu-mll/glue/rte`); [`RunConfig::task_data`] joins the two.
+    pub dir: DataSource,
 }
 
 /// The optimisation and evaluation schedule (docs/method.md §6).
@@ -215,8 +217,9 @@ pub struct RunConfig {
     /// model directory's.
     #[serde(default)]
     pub tokenizer: Option<PathBuf>,
-    /// Root of the task directories.
-    pub data: PathBuf,
+    /// Root of the task directories (`datasets`), or `hf:ORG/NAME` whose configurations the
+    /// tasks' `dir` names (`hf:nyu-mll/glue` with `dir` `rte`); see [`DataRoot`].
+    pub data: DataRoot,
     /// The task mixture.
     pub tasks: Vec<TaskSource>,
     /// The tuning method and its dimensions. Its `tasks` are the mixture's
@@ -263,6 +266,14 @@ impl RunConfig {
         }
     }
 
+    /// Where `task` finds its files: its `dir` under [`data`](Self::data), or its own hub id
+    /// ([`DataRoot::join`]). Errors name the task.
+    pub fn task_data(&self, task: &TaskSource) -> Result<DataSource, TrainError> {
+        self.data
+            .join(&task.dir)
+            .map_err(|e| TrainError::Config(format!("task `{}`: {e}", task.name)))
+    }
+
     /// The model's configuration: `pelt` with the run's [`task_names`](Self::task_names).
     pub fn model_config(&self) -> PeltConfig {
         PeltConfig {
@@ -301,6 +312,9 @@ impl RunConfig {
                     );
                 }
             }
+        }
+        for task in &self.tasks {
+            self.task_data(task)?;
         }
         t.transport.check(&t.devices)?;
         for device in &t.devices {
@@ -499,6 +513,40 @@ mod tests {
     }
 
     #[test]
+    fn task_data_is_a_directory_under_data_or_a_hub_id_checked_when_read() {
+        let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+        let mut config = RunConfig::from_file(configs.join("glue-t5-base.json")).unwrap();
+        let rte = config.tasks.iter().find(|t| t.name == "rte").unwrap();
+        let hub: DataSource = "hf:nyu-mll/glue/rte".parse().unwrap();
+        assert_eq!(config.task_data(rte).unwrap(), hub);
+        let json = serde_json::to_value(&config).unwrap();
+        assert_eq!(json["data"], "hf:nyu-mll/glue");
+        config.set("data=datasets").unwrap();
+        let rte = config.tasks.iter().find(|t| t.name == "rte").unwrap();
+        let dir = DataSource::Dir(Path::new("datasets").join("rte"));
+        assert_eq!(config.task_data(rte).unwrap(), dir);
+        // An id of the wrong shape is refused on reading, naming it (and the task it makes).
+        let err = config
+            .set("data=hf:nyu-mll/glue/rte")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("task `") && err.contains("a data set id is"),
+            "{err}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.json");
+        let text = r#"{"t5": {"path": "t5-small"}, "data": "d",
+            "tasks": [{"name": "rte", "dir": "hf:glue"}]}"#;
+        std::fs::write(&path, text).unwrap();
+        let err = RunConfig::from_file(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("`hf:glue`: a data set id is") && err.contains("line 2"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn pretraining_configurations_are_checked() {
         let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
         let mut config = RunConfig::from_file(configs.join("pretrain-t5-mini.json")).unwrap();
@@ -517,7 +565,7 @@ mod tests {
         assert!(err.contains("input_length"), "{err}");
         config.tasks.push(TaskSource {
             name: "rte".into(),
-            dir: "rte".into(),
+            dir: DataSource::Dir("rte".into()),
         });
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("takes no `tasks`"), "{err}");

@@ -167,11 +167,11 @@ struct TrainArgs {
     /// A CLIP model directory or Hugging Face id (`openai/clip-vit-base-patch32`), as --t5
     #[arg(long, value_name = "PATH_OR_ID")]
     clip: Option<String>,
-    /// Root of the task directories
+    /// Root of the task directories, or hf:ORG/NAME whose configurations the tasks' DIR names
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
-    /// The task mixture, comma-separated NAME or NAME=DIR (DIR under --data; default DIR is
-    /// NAME)
+    /// The task mixture, comma-separated NAME or NAME=DIR (DIR under --data, or a hub data set
+    /// id hf:ORG/NAME[/CONFIG]; default DIR is NAME)
     #[arg(long, value_name = "LIST")]
     tasks: Option<String>,
     /// Few-shot transfer: start from RUN's best model (all trainable parts but the task
@@ -243,7 +243,7 @@ fn task_list(list: &str) -> Result<Vec<TaskSource>> {
             }
             Ok(TaskSource {
                 name: name.to_string(),
-                dir: PathBuf::from(dir),
+                dir: dir.parse()?,
             })
         })
         .collect()
@@ -291,7 +291,7 @@ fn run_config(args: TrainArgs) -> Result<(RunConfig, burn::prelude::Device)> {
         config.clip = Some(Backbone::Path(PathBuf::from(clip)));
     }
     if let Some(data) = args.data {
-        config.data = data;
+        config.data = data.into();
     }
     for assignment in &args.set {
         config.set(assignment)?;

@@ -14,9 +14,10 @@ use pelt_hyper::{PeltModel, VisualConfig};
 use pelt_t5::{T5Config, T5Model, T5Tokenizer};
 
 use crate::config::{Backbone, RunConfig};
+use crate::data_source::DataSource;
 use crate::error::TrainError;
 use crate::gradients::stable_param_ids;
-use crate::hub::{DATASET_PREFIX, resolve_dataset, resolve_model};
+use crate::hub::{resolve_dataset, resolve_model};
 use crate::run_dir::RunDir;
 
 /// The run's `tokenizer.json`: the configured file or directory, else the T5 model's own.
@@ -33,19 +34,12 @@ pub(crate) fn tokenizer_file(config: &RunConfig) -> Result<PathBuf, TrainError> 
     Ok(pelt_weights::model_file(path, "tokenizer.json"))
 }
 
-/// A task's data directory: `dir` under `data`, where either may be a hub data set id
-/// (`hf:nyu-mll/glue/rte`, or `data` `hf:nyu-mll/glue` with `dir` `rte`; docs/data.md). A
-/// download fetches only the files the task reads.
-fn task_dir(spec: &TaskSpec, data: &Path, dir: &Path) -> Result<PathBuf, TrainError> {
-    let id = |path: &Path| {
-        path.to_str()
-            .and_then(|p| p.strip_prefix(DATASET_PREFIX))
-            .map(str::to_string)
-    };
-    match (id(data), id(dir)) {
-        (_, Some(id)) => resolve_dataset(&id, spec),
-        (Some(id), None) => resolve_dataset(&format!("{id}/{}", dir.display()), spec),
-        (None, None) => Ok(data.join(dir)),
+/// The directory of `task`'s files from `source` ([`RunConfig::task_data`]): a hub data set is
+/// looked up in the cache, and a download fetches only the files the task reads.
+fn task_dir(task: &TaskSpec, source: DataSource) -> Result<PathBuf, TrainError> {
+    match source {
+        DataSource::Dir(dir) => Ok(dir),
+        DataSource::Hub(id) => resolve_dataset(&id, task),
     }
 }
 
@@ -73,7 +67,7 @@ pub fn load_data(config: &RunConfig, run: &Path, device: &Device) -> Result<Data
         .iter()
         .map(|source| {
             let spec = pelt_data::task(&source.name)?;
-            Ok((spec, task_dir(spec, &config.data, &source.dir)?))
+            Ok((spec, task_dir(spec, config.task_data(source)?)?))
         })
         .collect::<Result<Vec<_>, TrainError>>()?;
     let mut tasks = Vec::new();

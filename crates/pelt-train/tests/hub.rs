@@ -22,6 +22,11 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// RTE's configuration of GLUE on the hub.
+fn rte_id() -> pelt_train::DatasetId {
+    "nyu-mll/glue/rte".parse().unwrap()
+}
+
 /// The tiny CLIP of pelt-hyper's fixtures: a small `config.json` (served as a git file) and a
 /// `model.safetensors` of 60 kB (served as an LFS file, through the redirect).
 fn tiny_clip() -> Repo {
@@ -187,7 +192,11 @@ fn a_missing_repository_or_file_is_named() {
     );
 
     let rte = pelt_data::task("rte").unwrap();
-    let (id, _, text) = hub_error(client.dataset("nobody/glue/rte", rte).unwrap_err());
+    let (id, _, text) = hub_error(
+        client
+            .dataset(&"nobody/glue/rte".parse().unwrap(), rte)
+            .unwrap_err(),
+    );
     assert_eq!(id, "nobody/glue");
     assert!(
         text.contains("no such repository")
@@ -425,7 +434,7 @@ fn half_a_snapshot_is_named_offline_and_completed_online() {
     let offline = Hub::new(cache.path().to_path_buf(), "http://127.0.0.1:9", None);
     let rte = pelt_data::task("rte").unwrap();
     let model = online.model(Path::new("test-org/clip-tiny")).unwrap();
-    let data = online.dataset("nyu-mll/glue/rte", rte).unwrap();
+    let data = online.dataset(&rte_id(), rte).unwrap();
 
     // The weights' blob is gone (the link stays), and so is a train shard.
     std::fs::remove_file(std::fs::canonicalize(model.join("model.safetensors")).unwrap()).unwrap();
@@ -439,7 +448,7 @@ fn half_a_snapshot_is_named_offline_and_completed_online() {
             && text.contains("could not reach the hub at http://127.0.0.1:9"),
         "{text}"
     );
-    let (_, _, text) = hub_error(offline.dataset("nyu-mll/glue/rte", rte).unwrap_err());
+    let (_, _, text) = hub_error(offline.dataset(&rte_id(), rte).unwrap_err());
     assert!(
         text.contains("lacks train-00001-of-00002.parquet"),
         "{text}"
@@ -451,7 +460,7 @@ fn half_a_snapshot_is_named_offline_and_completed_online() {
         online.model(Path::new("test-org/clip-tiny")).unwrap(),
         model
     );
-    assert_eq!(online.dataset("nyu-mll/glue/rte", rte).unwrap(), data);
+    assert_eq!(online.dataset(&rte_id(), rte).unwrap(), data);
     let fetched: BTreeSet<String> = hub.log()[before..]
         .iter()
         .filter_map(|l| l.split(' ').next()?.split_once("/resolve/main/"))
