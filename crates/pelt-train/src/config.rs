@@ -115,6 +115,50 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
+    /// The rules of the `train` section alone ([`RunConfig::validate`] checks those that join
+    /// it to other sections).
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let bad = |m: &str| Err(config_error(m));
+        self.transport.check(&self.devices)?;
+        if self.transport == Transport::Nccl && self.batch_size < self.devices.len() {
+            // Every device's backward pass takes part in every all-reduce.
+            return Err(config_error(&format!(
+                "train.transport `nccl`: a micro-batch of {} rows (`train.batch_size`) for {} \
+                 devices; every device needs at least one row",
+                self.batch_size,
+                self.devices.len()
+            )));
+        }
+        for device in &self.devices {
+            device.device()?;
+        }
+        if self.collective_timeout_secs == 0 {
+            return bad("`train.collective_timeout_secs` must be at least 1");
+        }
+        if self.steps == 0 || self.batch_size == 0 || self.grad_accumulation == 0 {
+            return bad(
+                "`train.steps`, `train.batch_size` and `train.grad_accumulation` must be at least 1",
+            );
+        }
+        if self.eval_every == 0 || self.eval_batch_size == 0 || self.log_every == 0 {
+            return bad(
+                "`train.eval_every`, `train.eval_batch_size` and `train.log_every` must be at least 1",
+            );
+        }
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
+            return bad("`train.learning_rate` must be a positive number");
+        }
+        if !(0.0..1.0).contains(&self.label_smoothing) {
+            return bad("`train.label_smoothing` must be in [0, 1)");
+        }
+        if self.max_source_len < 2 || self.max_target_len < 2 || self.max_new_tokens == 0 {
+            return bad(
+                "`train.max_source_len` and `train.max_target_len` must be at least 2, `train.max_new_tokens` at least 1",
+            );
+        }
+        Ok(())
+    }
+
     /// The device that holds the model, AdamW's state, evaluation and checkpoints: the first
     /// of [`devices`](Self::devices), else `backend` (the command's `--backend`). The one
     /// place this rule lives; `DataParallel::new` refuses a model on any other device.
@@ -201,6 +245,15 @@ impl PretrainConfig {
     }
 }
 
+/// A configuration error with message `m`.
+fn config_error(m: &str) -> TrainError {
+    TrainError::Config(m.to_string())
+}
+
+/// The error of a random T5 without `tokenizer` ([`RunConfig::validate`]).
+pub(crate) const RANDOM_T5_NEEDS_TOKENIZER: &str =
+    "a random T5 needs `tokenizer` (a tokenizer.json or its directory)";
+
 /// The name of the one "task" of a pretraining run (its row in the model's task list).
 pub const PRETRAIN_TASK: &str = "span-corruption";
 
@@ -282,76 +335,55 @@ impl RunConfig {
         }
     }
 
-    /// Checks values that would otherwise fail deep inside the run.
+    /// Checks values that would otherwise fail deep inside the run: each section's own rules
+    /// ([`TrainConfig::validate`], `PeltConfig::validate`) and every rule that joins fields of
+    /// several sections. The one place a configuration's rules live; errors name the fields.
     pub fn validate(&self) -> Result<(), TrainError> {
-        let bad = |m: &str| Err(TrainError::Config(m.to_string()));
-        let t = &self.train;
         match &self.pretrain {
-            None if self.tasks.is_empty() => return bad("`tasks` is empty"),
+            None if self.tasks.is_empty() => return Err(config_error("`tasks` is empty")),
             None => {}
-            Some(p) => {
-                if !self.tasks.is_empty() {
-                    return bad("a pretraining run (`pretrain`) takes no `tasks`");
-                }
-                if self.pelt.method != pelt_hyper::Method::Full {
-                    return bad(
-                        "a pretraining run (`pretrain`) trains every parameter: set `pelt.method` to `full`",
-                    );
-                }
-                if p.input_length < 4 || p.heldout_chunks == 0 {
-                    return bad(
-                        "`pretrain.input_length` must be at least 4 and `pretrain.heldout_chunks` at least 1",
-                    );
-                }
-                if !(p.noise_density > 0.0
-                    && p.noise_density < 1.0
-                    && p.mean_noise_span_length >= 1.0)
-                {
-                    return bad(
-                        "`pretrain.noise_density` must be in (0, 1) and `pretrain.mean_noise_span_length` at least 1",
-                    );
-                }
-            }
+            Some(p) => self.validate_pretraining(p)?,
         }
-        for task in &self.tasks {
-            self.task_data(task)?;
-        }
-        t.transport.check(&t.devices)?;
-        for device in &t.devices {
-            device.device()?;
-        }
-        if t.collective_timeout_secs == 0 {
-            return bad("`train.collective_timeout_secs` must be at least 1");
-        }
-        if t.steps == 0 || t.batch_size == 0 || t.grad_accumulation == 0 {
-            return bad(
-                "`train.steps`, `train.batch_size` and `train.grad_accumulation` must be at least 1",
-            );
-        }
-        if t.eval_every == 0 || t.eval_batch_size == 0 || t.log_every == 0 {
-            return bad(
-                "`train.eval_every`, `train.eval_batch_size` and `train.log_every` must be at least 1",
-            );
-        }
-        if !(t.learning_rate.is_finite() && t.learning_rate > 0.0) {
-            return bad("`train.learning_rate` must be a positive number");
-        }
-        if !(0.0..1.0).contains(&t.label_smoothing) {
-            return bad("`train.label_smoothing` must be in [0, 1)");
-        }
-        if t.max_source_len < 2 || t.max_target_len < 2 || t.max_new_tokens == 0 {
-            return bad(
-                "`train.max_source_len` and `train.max_target_len` must be at least 2, `train.max_new_tokens` at least 1",
-            );
-        }
+        self.train.validate()?;
         // `config.json` of runs before 2026-11-30 repeats the task list under `pelt`; anything
         // else there would silently lose to the mixture.
         if !self.pelt.tasks.is_empty() && self.pelt.tasks != self.task_names() {
-            return bad(
+            return Err(config_error(
                 "`pelt.tasks` is taken from the mixture (`tasks`); remove it from the configuration",
-            );
+            ));
         }
         self.model_config().validate()?;
+        for task in &self.tasks {
+            self.task_data(task)?;
+        }
+        if matches!(self.t5, Backbone::Random(_)) && self.tokenizer.is_none() {
+            return Err(config_error(RANDOM_T5_NEEDS_TOKENIZER));
+        }
+        Ok(())
+    }
+
+    /// The rules of a pretraining run (`pretrain`).
+    fn validate_pretraining(&self, p: &PretrainConfig) -> Result<(), TrainError> {
+        if !self.tasks.is_empty() {
+            return Err(config_error(
+                "a pretraining run (`pretrain`) takes no `tasks`",
+            ));
+        }
+        if self.pelt.method != pelt_hyper::Method::Full {
+            return Err(config_error(
+                "a pretraining run (`pretrain`) trains every parameter: set `pelt.method` to `full`",
+            ));
+        }
+        if p.input_length < 4 || p.heldout_chunks == 0 {
+            return Err(config_error(
+                "`pretrain.input_length` must be at least 4 and `pretrain.heldout_chunks` at least 1",
+            ));
+        }
+        if !(p.noise_density > 0.0 && p.noise_density < 1.0 && p.mean_noise_span_length >= 1.0) {
+            return Err(config_error(
+                "`pretrain.noise_density` must be in (0, 1) and `pretrain.mean_noise_span_length` at least 1",
+            ));
+        }
         Ok(())
     }
 
@@ -509,6 +541,32 @@ mod tests {
         )
         .unwrap();
         let err = RunConfig::from_file(&path).unwrap_err().to_string();
+        assert!(err.contains("`tasks` is empty"), "{err}");
+    }
+
+    #[test]
+    fn rules_joining_fields_are_checked_when_read() {
+        let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+        // A random T5 takes its tokenizer from `tokenizer` alone.
+        let mut config = RunConfig::from_file(configs.join("pretrain-t5-mini.json")).unwrap();
+        config.tokenizer = None;
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("a random T5 needs `tokenizer`"), "{err}");
+        // NCCL gives every device rows of each micro-batch; the rule comes before the build's
+        // backends, so it holds in a build without CUDA.
+        let mut config = RunConfig::from_file(configs.join("glue-t5-base.json")).unwrap();
+        config.train.devices = crate::backend::device_list("cuda:0,cuda:1,cuda:2").unwrap();
+        config.train.transport = Transport::Nccl;
+        config.train.batch_size = 2;
+        let err = config.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("micro-batch of 2 rows (`train.batch_size`) for 3 devices"),
+            "{err}"
+        );
+        // A pretraining run has no mixture, and a task run has one.
+        let mut config = RunConfig::from_file(configs.join("glue-t5-base.json")).unwrap();
+        config.tasks.clear();
+        let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("`tasks` is empty"), "{err}");
     }
 

@@ -13,22 +13,21 @@ use pelt_data::{
 use pelt_hyper::{PeltModel, VisualConfig};
 use pelt_t5::{T5Config, T5Model, T5Tokenizer};
 
-use crate::config::{Backbone, RunConfig};
+use crate::config::{Backbone, RANDOM_T5_NEEDS_TOKENIZER, RunConfig};
 use crate::data_source::DataSource;
 use crate::error::TrainError;
 use crate::gradients::stable_param_ids;
 use crate::hub::{resolve_dataset, resolve_model};
 use crate::run_dir::RunDir;
 
-/// The run's `tokenizer.json`: the configured file or directory, else the T5 model's own.
+/// The run's `tokenizer.json`: the configured file or directory, else the T5 model's own. A
+/// random T5 without `tokenizer` is refused ([`RunConfig::validate`] refuses it first).
 pub(crate) fn tokenizer_file(config: &RunConfig) -> Result<PathBuf, TrainError> {
     let path = match (&config.tokenizer, &config.t5) {
         (Some(path), _) => path.clone(),
         (None, Backbone::Path(model)) => resolve_model(model)?,
         (None, Backbone::Random(_)) => {
-            return Err(TrainError::Config(
-                "a random T5 needs `tokenizer` (a tokenizer.json or its directory)".into(),
-            ));
+            return Err(TrainError::Config(RANDOM_T5_NEEDS_TOKENIZER.into()));
         }
     };
     Ok(pelt_weights::model_file(path, "tokenizer.json"))
@@ -102,15 +101,16 @@ pub fn load_data(config: &RunConfig, run: &Path, device: &Device) -> Result<Data
     })
 }
 
+/// The error of image tasks without `clip`.
+const NEEDS_CLIP: &str = "image tasks need a CLIP vision tower: set `clip` (or --clip PATH)";
+
 /// The CLIP vision tower of the run (loaded, or random from the seed).
 fn clip(
     config: &RunConfig,
     device: &Device,
 ) -> Result<(ClipVisionConfig, pelt_clip::ClipVisionModel), TrainError> {
     match &config.clip {
-        None => Err(TrainError::Config(
-            "image tasks need a CLIP vision tower: set `clip` (or --clip PATH)".into(),
-        )),
+        None => Err(TrainError::Config(NEEDS_CLIP.into())),
         Some(Backbone::Path(path)) => Ok(load_vision_model(resolve_model(path)?, device)?),
         Some(Backbone::Random(json)) => {
             let clip_config = ClipVisionConfig::from_hf_json(&json.to_string())
@@ -250,7 +250,7 @@ pub fn build_model(config: &RunConfig, device: &Device) -> Result<PeltModel, Tra
                     .map_err(|e| TrainError::Config(format!("`clip.random`: {e}")))?
                     .hidden_size
             }
-            None => return Err(TrainError::Config("image tasks need `clip`".into())),
+            None => return Err(TrainError::Config(NEEDS_CLIP.into())),
         };
         pelt.visual = Some(VisualConfig {
             clip_dim,
