@@ -21,6 +21,7 @@ mod plot;
 mod predict;
 mod pretrain;
 mod probe;
+pub mod progress;
 mod report;
 mod resume;
 mod run;

@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use crate::config::{PRETRAIN_TASK, PretrainConfig, RunConfig};
 use crate::error::{TrainError, io, serialise};
 use crate::gradients::stable_param_ids;
-use crate::run::{Objective, optimise};
+use crate::run::{Objective, Validation, optimise};
 use crate::run_dir::RunDir;
 use crate::setup::{backbone, tokenizer_file};
 use crate::stop::StopHandle;
@@ -222,13 +222,10 @@ impl Objective for SpanCorruptionObjective {
         Ok((input, labels, batch.len(), None))
     }
 
-    fn validate(
-        &self,
-        model: &PeltModel,
-    ) -> Result<(serde_json::Map<String, serde_json::Value>, f64), TrainError> {
+    fn validate(&self, model: &PeltModel) -> Result<Validation, TrainError> {
         let device = model.t5.shared.val().device();
         let h = self.heldout.score(&model.t5, &device)?;
-        eprintln!(
+        let summary = format!(
             "held-out span-corruption loss {:.4}, with swapped inputs {:.4} (gap {:.4})",
             h.loss,
             h.swapped,
@@ -243,7 +240,11 @@ impl Objective for SpanCorruptionObjective {
                 {"metric": "swapped minus held-out loss", "value": h.gap()},
             ]}),
         );
-        Ok((fields, -h.loss))
+        Ok(Validation {
+            fields,
+            score: -h.loss,
+            summary,
+        })
     }
 }
 
@@ -309,7 +310,7 @@ fn objective(
         config.train.seed,
     )?;
     let n = heldout_set.len();
-    eprintln!(
+    tracing::info!(
         "corpus {}: {} documents, {} tokens, {} chunks of {chunk_length}; held-out {}: {} tokens, \
          {n} of {} chunks scored",
         corpus.path.display(),
@@ -400,7 +401,7 @@ pub fn pretrain(
     let (best, state) = optimise(config, &run, resume, (model, device), &mut objective, stop)?;
     let heldout = objective.heldout.score(&best.t5, device)?;
     if heldout.gap() < MIN_INPUT_GAP {
-        eprintln!(
+        tracing::warn!(
             "warning: swapping every encoder input costs the model only {:.3} nats (below \
              {MIN_INPUT_GAP}): it does not read its input and is not a pretrained backbone",
             heldout.gap()

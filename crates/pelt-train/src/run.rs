@@ -12,7 +12,6 @@ use std::time::Instant;
 
 use burn::optim::{GradientsAccumulator, ModuleOptimizer};
 use burn::prelude::*;
-use indicatif::{ProgressBar, ProgressStyle};
 use pelt_data::{SamplerConfig, TemperatureSampler};
 use pelt_hyper::{PeltInput, PeltModel};
 use serde_json::json;
@@ -25,6 +24,7 @@ use crate::evaluate::{Evaluator, majority_baseline};
 use crate::gradients::clip_global_norm;
 use crate::parallel::{DataParallel, MicroBatch};
 use crate::plot::write_plots;
+use crate::progress::{Progress, Unit};
 use crate::report::{Report, TaskReport};
 use crate::run_dir::RunDir;
 use crate::schedule::learning_rate;
@@ -91,18 +91,6 @@ pub fn resumes(log: &str) -> (Vec<u64>, String) {
     (steps, rest)
 }
 
-/// The training progress bar on stderr (drawn only when stderr is a terminal, so logs of
-/// unattended runs are not flooded with redraws).
-fn progress_bar(total: u64, position: u64) -> ProgressBar {
-    let bar = ProgressBar::new(total).with_position(position);
-    if let Ok(style) = ProgressStyle::with_template(
-        "[{bar:30}] {pos}/{len} {msg} ({elapsed} elapsed, ~{eta} left)",
-    ) {
-        bar.set_style(style.progress_chars("#>-"));
-    }
-    bar
-}
-
 /// Trains `config` on `device` in run directory `run` (created if needed), resuming from its
 /// last checkpoint when `resume`; returns the final report (also written as `report.json` and
 /// `report.md`). `stop` ends it early with a checkpoint ([`TrainError::Interrupted`]).
@@ -164,12 +152,18 @@ pub(crate) trait Objective {
         device: &Device,
     ) -> Result<(PeltInput, Tensor<2, Int>, usize, Option<String>), TrainError>;
 
-    /// Validates `model` (inference mode): the fields of the log line, and the score the best
-    /// model maximises.
-    fn validate(
-        &self,
-        model: &PeltModel,
-    ) -> Result<(serde_json::Map<String, serde_json::Value>, f64), TrainError>;
+    /// Validates `model` (inference mode).
+    fn validate(&self, model: &PeltModel) -> Result<Validation, TrainError>;
+}
+
+/// What validating a model gives.
+pub(crate) struct Validation {
+    /// The fields of the log line.
+    pub fields: serde_json::Map<String, serde_json::Value>,
+    /// The score the best model maximises.
+    pub score: f64,
+    /// The scores in words, for the run's messages.
+    pub summary: String,
 }
 
 /// The spec's task mixture: temperature-sampled batches, generation-based validation.
@@ -204,10 +198,7 @@ impl Objective for TaskMixture<'_> {
         Ok((input, labels, batch.batch_size, task))
     }
 
-    fn validate(
-        &self,
-        model: &PeltModel,
-    ) -> Result<(serde_json::Map<String, serde_json::Value>, f64), TrainError> {
+    fn validate(&self, model: &PeltModel) -> Result<Validation, TrainError> {
         let mut scores = Vec::new();
         for (index, task) in self.data.tasks.iter().enumerate() {
             let s = self
@@ -219,7 +210,7 @@ impl Objective for TaskMixture<'_> {
         let rule = self.evaluator.train.selection;
         let score = rule.score(tasks());
         let average = Selection::Mean.score(tasks());
-        eprintln!(
+        let summary = format!(
             "validation score {score:.2} ({}); mean of every number {average:.2}",
             rule.describe()
         );
@@ -230,7 +221,11 @@ impl Objective for TaskMixture<'_> {
         fields.insert("average".into(), json!(average));
         fields.insert("score".into(), json!(score));
         fields.insert("selection".into(), json!(rule));
-        Ok((fields, score))
+        Ok(Validation {
+            fields,
+            score,
+            summary,
+        })
     }
 }
 
@@ -274,7 +269,8 @@ struct Trainer<'a> {
     optimiser: ModuleOptimizer,
     state: RunState,
     log: Log,
-    bar: ProgressBar,
+    /// The steps done, for whoever shows them.
+    progress: Progress,
     /// Loss sums and micro-batch counts per task since the last log line or checkpoint (a
     /// resumed run starts from a checkpoint, so its next line averages the same steps).
     task_losses: BTreeMap<String, (f64, u32)>,
@@ -301,7 +297,7 @@ impl<'a> Trainer<'a> {
             // A checkpoint holds every trainable tensor, so a resumed run needs no source.
             model = model.transfer_from(RunDir::new(source).best())?;
         }
-        eprintln!("{} ({})", model.param_counts(), config.pelt.method.name());
+        tracing::info!("{} ({})", model.param_counts(), config.pelt.method.name());
         let mut optimiser = FusedAdamW::module(t.weight_decay, t.parameter_scale);
         let mut state = RunState {
             step: 0,
@@ -314,7 +310,7 @@ impl<'a> Trainer<'a> {
         let mut last_good = None;
         if let Some(dir) = &resume_from {
             (model, optimiser, state) = checkpoint::load(dir, model, optimiser)?;
-            eprintln!("resuming from {} (step {})", dir.display(), state.step);
+            tracing::info!("resuming from {} (step {})", dir.display(), state.step);
             last_good = Some(dir.clone());
         }
         let mut log = Log::open(run, state.log_lines)?;
@@ -326,7 +322,7 @@ impl<'a> Trainer<'a> {
             train: t,
             run,
             log,
-            bar: progress_bar(t.steps, state.step),
+            progress: Progress::new(Unit::Steps, t.steps, state.step, ""),
             model,
             optimiser,
             state,
@@ -412,9 +408,9 @@ impl<'a> Trainer<'a> {
             self.log.write(line)?;
         }
         let per_second = self.state.examples as f64 / self.state.train_seconds.max(1e-9);
-        self.bar.set_position(self.state.step);
-        self.bar
-            .set_message(format!("loss {loss_sum:.4} {per_second:.1} ex/s"));
+        self.progress.advance(1);
+        self.progress
+            .set_message(&format!("loss {loss_sum:.4} {per_second:.1} ex/s"));
         Ok(self)
     }
 
@@ -422,10 +418,12 @@ impl<'a> Trainer<'a> {
     /// the best so far.
     fn validate<O: Objective>(&mut self, objective: &O) -> Result<(), TrainError> {
         let step = self.state.step;
-        let (mut fields, score) = self.bar.suspend(|| {
-            eprint!("step {step}: ");
-            objective.validate(&self.model.valid())
-        })?;
+        let Validation {
+            mut fields,
+            score,
+            summary,
+        } = objective.validate(&self.model.valid())?;
+        tracing::info!("step {step}: {summary}");
         fields.insert("step".into(), json!(step));
         crate::pause::point(self.run.root(), "evaluation", step);
         self.log.write(serde_json::Value::Object(fields))?;
@@ -459,7 +457,6 @@ impl<'a> Trainer<'a> {
     /// Stops at the current step with a checkpoint: the error that says where to resume.
     fn interrupt(mut self) -> Result<TrainError, TrainError> {
         let saved = self.save()?;
-        self.bar.abandon();
         Ok(TrainError::Interrupted {
             step: self.state.step,
             checkpoint: saved,
@@ -468,7 +465,6 @@ impl<'a> Trainer<'a> {
 
     /// The best model (weights of `best.safetensors`, without autodiff) and the final state.
     fn finish(self) -> Result<(PeltModel, RunState), TrainError> {
-        self.bar.finish();
         let best = self.model.load_trainable(self.run.best())?.valid();
         Ok((best, self.state))
     }

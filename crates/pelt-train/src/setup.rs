@@ -161,7 +161,7 @@ fn write_features(
         0 => String::new(),
         n => format!(" ({n} of them stored in Parquet files)"),
     };
-    eprintln!(
+    tracing::info!(
         "computing CLIP features of {} images{stored}",
         files.len() + embedded.len()
     );

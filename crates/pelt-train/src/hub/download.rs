@@ -7,14 +7,13 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use hf_hub::api::Progress;
 use hf_hub::api::sync::{Api, ApiBuilder, ApiError, ApiRepo};
 use hf_hub::{Cache, Repo, RepoType};
-use indicatif::ProgressBar;
 use sha2::Digest;
 
 use super::{Gap, Hub, WEIGHTS, dataset_gap, missing_dataset, not_cached};
 use crate::error::TrainError;
+use crate::progress::{Progress, Unit};
 use pelt_data::TaskSpec;
 
 /// Files besides the configuration and the weights that a run may read, downloaded when the
@@ -71,7 +70,7 @@ impl Hub {
         let mut files = vec![*weights];
         files.extend(OPTIONAL_FILES.iter().filter(|f| listed.contains(**f)));
         files.push("config.json");
-        eprintln!("downloading {id} into {}", self.cache.display());
+        tracing::info!("downloading {id} into {}", self.cache.display());
         let mut snapshot = None;
         for file in files {
             let path = self
@@ -120,7 +119,7 @@ impl Hub {
                 format!("the repository has no files under `{prefix}` that the task reads"),
             ));
         }
-        eprintln!(
+        tracing::info!(
             "downloading {} files of {id} into {}",
             files.len(),
             self.cache.display()
@@ -164,7 +163,7 @@ impl Hub {
             None => {
                 remove_dangling_links(&self.cache.join(super::repo_dir(kind_dir(kind), id)), file);
                 let progress = Announced {
-                    bar: ProgressBar::new(0),
+                    progress: None,
                     size: Rc::clone(&announced),
                 };
                 repo.download_with_progress(file, progress)
@@ -322,23 +321,31 @@ fn hash_hex<D: Digest>(path: &Path, mut hasher: D, prefix: &[u8]) -> Result<Stri
         .collect())
 }
 
-/// hf-hub's progress callbacks: a progress bar, and the size the hub announced.
+/// hf-hub's progress callbacks: the download's [`Progress`], and the size the hub announced.
 struct Announced {
-    bar: ProgressBar,
+    progress: Option<Progress>,
     size: Rc<Cell<Option<u64>>>,
 }
 
-impl Progress for Announced {
+impl hf_hub::api::Progress for Announced {
     fn init(&mut self, size: usize, filename: &str) {
         self.size.set(Some(size as u64));
-        Progress::init(&mut self.bar, size, filename);
+        // The file's name, its last 30 bytes at most (as hf-hub's own bar).
+        let start = filename.len().saturating_sub(30);
+        let message = match filename.get(start..) {
+            Some(tail) if start > 0 => format!("..{tail}"),
+            _ => filename.to_string(),
+        };
+        self.progress = Some(Progress::new(Unit::Bytes, size as u64, 0, &message));
     }
 
     fn update(&mut self, size: usize) {
-        Progress::update(&mut self.bar, size);
+        if let Some(progress) = &mut self.progress {
+            progress.advance(size as u64);
+        }
     }
 
     fn finish(&mut self) {
-        Progress::finish(&mut self.bar);
+        self.progress = None;
     }
 }

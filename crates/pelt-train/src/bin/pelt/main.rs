@@ -1,6 +1,8 @@
 //! `pelt`: train, evaluate and export HyperPELT runs. `cargo xtask train` runs
 //! `pelt train --config configs/default.json --out runs/default`.
 
+mod terminal;
+
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
@@ -329,7 +331,9 @@ fn interruptible<T>(run: impl FnOnce(&StopHandle) -> Result<T, TrainError>) -> R
 }
 
 fn main() -> Result<()> {
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    terminal::install();
+    match cli.command {
         Command::Train(args) => {
             let (out, resume, allow) = (args.out.clone(), args.resume, args.allow_changes);
             let (config, device) = run_config(args)?;
