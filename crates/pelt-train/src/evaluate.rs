@@ -11,6 +11,7 @@ use pelt_t5::{GenerationConfig, T5Tokenizer};
 
 use crate::config::TrainConfig;
 use crate::error::TrainError;
+use crate::report::SplitRow;
 use crate::selection::MetricValue;
 use crate::to_tensors::to_input;
 
@@ -80,6 +81,28 @@ impl Evaluator<'_> {
         };
         let predictions = self.predict(model, index, data, examples)?;
         Ok(values(evaluate(data.task, &predictions, examples)?))
+    }
+
+    /// Every task of the mixture `tasks` on the examples `split` takes from it (all of them),
+    /// beside the majority baseline: the rows of [`split_markdown`](crate::split_markdown)
+    /// (`pelt eval --split`).
+    pub fn split_scores(
+        &self,
+        model: &PeltModel,
+        tasks: &[TaskData],
+        split: impl Fn(&TaskData) -> &[Example],
+    ) -> Result<Vec<SplitRow>, TrainError> {
+        let mut rows = Vec::new();
+        for (index, task) in tasks.iter().enumerate() {
+            let examples = split(task);
+            rows.push((
+                task.task.name.to_string(),
+                self.score(model, index, task, examples, 0)?,
+                majority_baseline(task, examples)?,
+                examples.len(),
+            ));
+        }
+        Ok(rows)
     }
 }
 

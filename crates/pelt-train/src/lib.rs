@@ -49,7 +49,7 @@ pub use pretrain::{
     HeldoutLoss, HeldoutSet, MIN_INPUT_GAP, PretrainReport, pretrain, pretrain_start,
 };
 pub use probe::{ProbeResult, probe, probe_markdown};
-pub use report::{Report, TaskReport, split_markdown};
+pub use report::{Report, SplitRow, TaskReport, split_markdown};
 pub use resume::{FREE_ON_RESUME, trajectory_changes};
 pub use run::{final_report, resumes, train};
 pub use run_dir::RunDir;

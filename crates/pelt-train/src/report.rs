@@ -54,12 +54,13 @@ pub struct Report {
     pub tasks: Vec<TaskReport>,
 }
 
+/// One task on one split: its name, its scores, the majority baseline's and the number of
+/// examples.
+pub type SplitRow = (String, Vec<MetricValue>, Vec<MetricValue>, usize);
+
 /// Scores of every task on one split beside the majority baseline on it: what `pelt eval
 /// --split` prints.
-pub fn split_markdown(
-    split: &str,
-    rows: &[(String, Vec<MetricValue>, Vec<MetricValue>, usize)],
-) -> String {
+pub fn split_markdown(split: &str, rows: &[SplitRow]) -> String {
     let mut out = format!(
         "| task | {split} | majority baseline ({split}) | examples |\n|---|---|---|---:|\n"
     );

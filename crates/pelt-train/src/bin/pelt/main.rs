@@ -3,15 +3,16 @@
 
 mod terminal;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use pelt_data::{Example, TaskData};
 use pelt_hyper::{Method, Tune};
 use pelt_train::{
     Backbone, DeviceSpec, Evaluator, RunConfig, RunDir, StopHandle, TaskSource, TrainError,
-    backend, final_report, load_data, load_trained, majority_baseline, predict, pretrain,
-    pretrain_start, probe, probe_markdown, split_markdown, train, trajectory_changes,
+    backend, final_report, load_data, load_trained, predict, pretrain, pretrain_start, probe,
+    probe_markdown, split_markdown, train, trajectory_changes,
 };
 
 /// pelt: train, evaluate and export HyperPELT runs
@@ -330,6 +331,85 @@ fn interruptible<T>(run: impl FnOnce(&StopHandle) -> Result<T, TrainError>) -> R
     }
 }
 
+/// `pelt pretrain`: pretrains, or with `--export-start` writes the run's start.
+fn pretrain_command(args: PretrainArgs) -> Result<()> {
+    let file = args
+        .config
+        .or_else(|| own_config(args.resume, &args.out))
+        .unwrap_or_else(|| PathBuf::from("configs/pretrain-t5-mini.json"));
+    let mut config = RunConfig::from_file(&file)?;
+    for assignment in &args.set {
+        config.set(assignment)?;
+    }
+    let device = args.devices.resolve(&mut config)?;
+    config.validate()?;
+    if let Some(steps) = args.export_start {
+        pretrain_start(&config, &args.out, steps)?;
+        println!(
+            "wrote {} (initial backbone) and {} ({steps} batches)",
+            args.out.join("init").display(),
+            args.out.join("batches.json").display()
+        );
+        return Ok(());
+    }
+    let report = interruptible(|stop| pretrain(&config, &args.out, args.resume, &device, stop))?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
+
+/// `pelt eval`: the run's best model on `split`, printed, or the final report rewritten.
+fn eval(run: &Path, split: Split, backend: &BackendArg) -> Result<()> {
+    let device = backend::device(&backend.backend)?;
+    let (config, model) = load_trained(run, &device)?;
+    let data = load_data(&config, run, &device)?;
+    let evaluator = Evaluator {
+        batcher: &data.batcher,
+        tokenizer: &data.tokenizer,
+        train: &config.train,
+        device: device.clone(),
+    };
+    let examples: fn(&TaskData) -> &[Example] = match split {
+        Split::All => {
+            let state =
+                pelt_train::checkpoint::last_state(run)?.context("the run has no checkpoint")?;
+            let report = final_report(&config, run, &model, &data, &evaluator, &state)?;
+            println!("{}", report.markdown());
+            return Ok(());
+        }
+        Split::Validation => |task| &task.validation,
+        Split::Test => |task| &task.test,
+    };
+    let rows = evaluator.split_scores(&model, &data.tasks, examples)?;
+    println!("{}", split_markdown(&split.name(), &rows));
+    Ok(())
+}
+
+/// `pelt probe`: linear probes of the frozen backbone, printed and written to `out`.
+fn probe_command(
+    config: &Path,
+    tasks: Option<&str>,
+    set: &[String],
+    out: &Path,
+    backend: &BackendArg,
+) -> Result<()> {
+    let device = backend::device(&backend.backend)?;
+    let mut config = RunConfig::from_file(config)?;
+    if let Some(list) = tasks {
+        config.tasks = task_list(list)?;
+    }
+    for assignment in set {
+        config.set(assignment)?;
+    }
+    config.validate()?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let results = probe(&config, out, &device)?;
+    let file = out.join("probe.json");
+    std::fs::write(&file, serde_json::to_vec_pretty(&results)?)
+        .with_context(|| format!("writing {}", file.display()))?;
+    println!("{}", probe_markdown(&results));
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let cli = Cli::parse();
     terminal::install();
@@ -344,89 +424,19 @@ fn main() -> Result<()> {
             println!("{}", report.markdown());
             println!("run directory: {}", out.display());
         }
-        Command::Pretrain(args) => {
-            let file = args
-                .config
-                .or_else(|| own_config(args.resume, &args.out))
-                .unwrap_or_else(|| PathBuf::from("configs/pretrain-t5-mini.json"));
-            let mut config = RunConfig::from_file(&file)?;
-            for assignment in &args.set {
-                config.set(assignment)?;
-            }
-            let device = args.devices.resolve(&mut config)?;
-            config.validate()?;
-            if let Some(steps) = args.export_start {
-                pretrain_start(&config, &args.out, steps)?;
-                println!(
-                    "wrote {} (initial backbone) and {} ({steps} batches)",
-                    args.out.join("init").display(),
-                    args.out.join("batches.json").display()
-                );
-                return Ok(());
-            }
-            let report =
-                interruptible(|stop| pretrain(&config, &args.out, args.resume, &device, stop))?;
-            println!("{}", serde_json::to_string_pretty(&report)?);
-        }
+        Command::Pretrain(args) => pretrain_command(args)?,
         Command::Eval {
             run,
             split,
             backend,
-        } => {
-            let device = backend::device(&backend.backend)?;
-            let (config, model) = load_trained(&run, &device)?;
-            let data = load_data(&config, &run, &device)?;
-            let evaluator = Evaluator {
-                batcher: &data.batcher,
-                tokenizer: &data.tokenizer,
-                train: &config.train,
-                device: device.clone(),
-            };
-            if split != Split::All {
-                let mut rows = Vec::new();
-                for (index, task) in data.tasks.iter().enumerate() {
-                    let examples = match split {
-                        Split::Validation => &task.validation,
-                        _ => &task.test,
-                    };
-                    rows.push((
-                        task.task.name.to_string(),
-                        evaluator.score(&model, index, task, examples, 0)?,
-                        majority_baseline(task, examples)?,
-                        examples.len(),
-                    ));
-                }
-                println!("{}", split_markdown(&split.name(), &rows));
-                return Ok(());
-            }
-            let state =
-                pelt_train::checkpoint::last_state(&run)?.context("the run has no checkpoint")?;
-            let report = final_report(&config, &run, &model, &data, &evaluator, &state)?;
-            println!("{}", report.markdown());
-        }
+        } => eval(&run, split, &backend)?,
         Command::Probe {
             config,
             tasks,
             set,
             out,
             backend,
-        } => {
-            let device = backend::device(&backend.backend)?;
-            let mut config = RunConfig::from_file(&config)?;
-            if let Some(list) = tasks {
-                config.tasks = task_list(&list)?;
-            }
-            for assignment in &set {
-                config.set(assignment)?;
-            }
-            config.validate()?;
-            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-            let results = probe(&config, &out, &device)?;
-            let file = out.join("probe.json");
-            std::fs::write(&file, serde_json::to_vec_pretty(&results)?)
-                .with_context(|| format!("writing {}", file.display()))?;
-            println!("{}", probe_markdown(&results));
-        }
+        } => probe_command(&config, tasks.as_deref(), &set, &out, &backend)?,
         Command::Predict {
             run,
             task,
