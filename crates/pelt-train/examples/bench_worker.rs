@@ -205,170 +205,230 @@ fn batch(
     (input, ids(target))
 }
 
+/// A case's timed runs (seconds each) and matrix-multiply FLOPs per run, where counted.
+type Timings = (Vec<f64>, Option<f64>);
+
+/// Times one case with the parsed arguments, on a device, at the `--dims` T5 shape.
+type Case = fn(&Args, &Device, &T5Config) -> Result<Timings>;
+
+/// Every case by its `--case` name.
+const CASES: [(&str, Case); 12] = [
+    ("step", step),
+    ("forward", forward),
+    ("generate", generate),
+    ("hypernet", hypernet),
+    ("materialised", materialised),
+    ("adapters", forward),
+    ("matmul", matmul),
+    ("pretrain", pretrain),
+    ("linear-batched", product),
+    ("linear-folded", product),
+    ("output-broadcast", product),
+    ("output-folded", product),
+];
+
+/// Waits for `device`'s queued work.
+fn sync(device: &Device) -> Result<()> {
+    device.sync().context("device sync")
+}
+
+/// A square product of `MATMUL_SIZE`.
+fn matmul(args: &Args, device: &Device, _: &T5Config) -> Result<Timings> {
+    let n = MATMUL_SIZE;
+    let a = Tensor::<2>::random([n, n], Distribution::Normal(0.0, 1.0), device);
+    let b = Tensor::<2>::random([n, n], Distribution::Normal(0.0, 1.0), device);
+    let times = time(args.warmup, args.iters, || {
+        let _product = a.clone().matmul(b.clone());
+        sync(device)
+    })?;
+    Ok((times, Some(2.0 * (n as f64).powi(3))))
+}
+
+/// One product in its batched form and folded into rows (`pelt_t5::dense`,
+/// `pelt_t5::fold_matmul`): the minimal reproductions in docs/benchmarks.md, "Folded linear
+/// layers". `linear-*`: the first feed-forward layer, `[8, 128, d_model]` through Burn's
+/// `Linear` (which keeps the batched form for 128 rows); `output-*`: the tied output layer,
+/// `[8, 8, d_model]` times a broadcast `[1, d_model, vocab]`.
+fn product(args: &Args, device: &Device, config: &T5Config) -> Result<Timings> {
+    let output = args.case.starts_with("output");
+    let (rows, d_out) = if output {
+        (TARGET, config.vocab_size)
+    } else {
+        (SOURCE, config.d_ff)
+    };
+    let linear = LinearConfig::new(config.d_model, d_out)
+        .with_bias(false)
+        .init(device);
+    let weight = linear.weight.val();
+    let x = Tensor::<3>::random(
+        [BATCH, rows, config.d_model],
+        Distribution::Normal(0.0, 1.0),
+        device,
+    );
+    let times = time(args.warmup, args.iters, || {
+        let _y = match args.case.as_str() {
+            "linear-batched" => linear.forward(x.clone()),
+            "linear-folded" => pelt_t5::dense(&linear, x.clone()),
+            "output-broadcast" => x.clone().matmul(weight.clone().unsqueeze_dim(0)),
+            _ => pelt_t5::fold_matmul(x.clone(), weight.clone()),
+        };
+        sync(device)
+    })?;
+    let flops = 2.0 * (BATCH * rows * config.d_model * d_out) as f64;
+    Ok((times, Some(flops)))
+}
+
+/// The source length: the text's, and the CLIP patches with `--visual`.
+fn source_len(args: &Args) -> usize {
+    SOURCE + if args.visual { VISUAL_TOKENS } else { 0 }
+}
+
+/// One training step of `--method` with `--workers` data-parallel workers.
+fn step(args: &Args, device: &Device, config: &T5Config) -> Result<Timings> {
+    let autodiff = device.clone().autodiff();
+    let pelt = pelt_config(args.method, args.visual);
+    let flops = forward_flops(config, Some(&pelt), [BATCH, source_len(args), TARGET])
+        * if args.method == Method::Full {
+            3.0
+        } else {
+            2.0
+        };
+    let mut model = Some(PeltModel::new(config.init(&autodiff), pelt)?);
+    let (input, labels) = batch(&autodiff, [BATCH, SOURCE, TARGET], args.visual);
+    // The trainer's optimiser (weight decay 0 here, as before) and gradients (one
+    // worker: the plain loss and backward pass).
+    let mut optimiser = FusedAdamW::module(0.0, false);
+    let train = TrainConfig {
+        devices: vec![args.backend.parse::<DeviceSpec>()?; args.workers],
+        ..TrainConfig::default()
+    };
+    let mut parallel = DataParallel::new(&train, &autodiff)?;
+    let times = time(args.warmup, args.iters, || {
+        let current = model.take().context("the model is put back every step")?;
+        let (_, grads) = parallel.gradients(
+            &current,
+            input.clone(),
+            labels.clone(),
+            0.1,
+            MicroBatch { index: 0, count: 1 },
+        )?;
+        model = Some(optimiser.step(3e-4, current, grads));
+        sync(&autodiff)
+    })?;
+    Ok((times, Some(flops)))
+}
+
+/// One step of `pelt pretrain` at the bundled model's shapes.
+fn pretrain(args: &Args, device: &Device, _: &T5Config) -> Result<Timings> {
+    let autodiff = device.clone().autodiff();
+    let config = t5_config("mini")?;
+    let shape = [PRETRAIN_BATCH, PRETRAIN_SOURCE, PRETRAIN_TARGET];
+    let flops = 3.0 * forward_flops(&config, None, shape);
+    let pelt = PeltConfig::new(Method::Full, &["pretrain"]);
+    let mut model = Some(PeltModel::new(config.init(&autodiff), pelt)?);
+    let (input, labels) = batch(&autodiff, shape, false);
+    let mut optimiser = FusedAdamW::module(0.01, false);
+    let times = time(args.warmup, args.iters, || {
+        let current = model.take().context("the model is put back every step")?;
+        let loss = current.loss(input.clone(), labels.clone(), 0.0)?;
+        let mut grads = GradientsParams::from_grads(loss.backward(), &current);
+        clip_global_norm(&current, &mut grads, 1.0);
+        model = Some(optimiser.step(2e-3, current, grads));
+        sync(&autodiff)
+    })?;
+    Ok((times, Some(flops)))
+}
+
+/// The inference cases' model (HyperPELT, or adapters for `adapters`), input and decoder
+/// ids, and the FLOPs of one forward pass.
+fn inference_model(
+    args: &Args,
+    device: &Device,
+    config: &T5Config,
+) -> Result<(PeltModel, PeltInput, Tensor<2, Int>, f64)> {
+    let method = if args.case == "adapters" {
+        Method::Adapters
+    } else {
+        Method::Hyperpelt
+    };
+    let pelt = pelt_config(method, args.visual);
+    let flops = forward_flops(config, Some(&pelt), [BATCH, source_len(args), TARGET]);
+    let model = PeltModel::new(config.init(device), pelt)?;
+    let (input, labels) = batch(device, [BATCH, SOURCE, TARGET], args.visual);
+    let decoder_ids = model.t5.shift_right(labels);
+    Ok((model, input, decoder_ids, flops))
+}
+
+/// A teacher-forced forward pass, hypernetwork included.
+fn forward(args: &Args, device: &Device, config: &T5Config) -> Result<Timings> {
+    let (model, input, decoder_ids, flops) = inference_model(args, device, config)?;
+    let times = time(args.warmup, args.iters, || {
+        let _logits = model.forward(input.clone(), decoder_ids.clone())?;
+        sync(device)
+    })?;
+    Ok((times, Some(flops)))
+}
+
+/// The hypernetwork alone (its own FLOPs are not counted, see `forward_flops`).
+fn hypernet(args: &Args, device: &Device, config: &T5Config) -> Result<Timings> {
+    let (model, input, _, _) = inference_model(args, device, config)?;
+    let times = time(args.warmup, args.iters, || {
+        let insertions = model.insertions(&input)?;
+        drop(insertions);
+        sync(device)
+    })?;
+    Ok((times, None))
+}
+
+/// The forward pass of plain T5 with a task's exported modules.
+fn materialised(args: &Args, device: &Device, config: &T5Config) -> Result<Timings> {
+    let (model, input, decoder_ids, flops) = inference_model(args, device, config)?;
+    let dir = std::env::temp_dir().join(format!("bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("task.safetensors");
+    model.export_task("task", &path)?;
+    let modules = Materialised::load(&path, device)?;
+    std::fs::remove_dir_all(&dir)?;
+    let t5 = modules.apply(model.t5.clone())?;
+    let times = time(args.warmup, args.iters, || {
+        let t5_input = T5Input::new(input.input_ids.clone()).pelt(modules.insertions())?;
+        let _logits = t5.forward(t5_input, decoder_ids.clone());
+        sync(device)
+    })?;
+    Ok((times, Some(flops)))
+}
+
+/// Greedy decoding of `TARGET` tokens.
+fn generate(args: &Args, device: &Device, config: &T5Config) -> Result<Timings> {
+    let mut t5 = config.init(device);
+    // An id the model can never produce, so every row decodes all TARGET tokens.
+    t5.config.eos_token_id = config.vocab_size;
+    let (input, _) = batch(device, [BATCH, SOURCE, TARGET], false);
+    let times = time(args.warmup, args.iters, || {
+        let t5_input = T5Input::new(input.input_ids.clone());
+        let rows = t5.generate(t5_input, &GenerationConfig::greedy(TARGET));
+        if rows.iter().any(|r| r.len() != TARGET) {
+            bail!("greedy decoding stopped before {TARGET} tokens");
+        }
+        Ok(())
+    })?;
+    Ok((times, None))
+}
+
 fn main() -> Result<()> {
     let args = parse_args()?;
     let device = pelt_train::backend::device(&args.backend)?;
-    let sync = |device: &Device| device.sync().context("device sync");
     let config = t5_config(&args.dims)?;
-    let source = SOURCE + if args.visual { VISUAL_TOKENS } else { 0 };
-    let (times, flops) = match args.case.as_str() {
-        "matmul" => {
-            let n = MATMUL_SIZE;
-            let a = Tensor::<2>::random([n, n], Distribution::Normal(0.0, 1.0), &device);
-            let b = Tensor::<2>::random([n, n], Distribution::Normal(0.0, 1.0), &device);
-            let times = time(args.warmup, args.iters, || {
-                let _product = a.clone().matmul(b.clone());
-                sync(&device)
-            })?;
-            (times, Some(2.0 * (n as f64).powi(3)))
-        }
-        // One product in its batched form and folded into rows (`pelt_t5::dense`,
-        // `pelt_t5::fold_matmul`): the minimal reproductions in docs/benchmarks.md, "Folded
-        // linear layers". `linear-*`: the first feed-forward layer, `[8, 128, d_model]` through
-        // Burn's `Linear` (which keeps the batched form for 128 rows); `output-*`: the tied
-        // output layer, `[8, 8, d_model]` times a broadcast `[1, d_model, vocab]`.
-        "linear-batched" | "linear-folded" | "output-broadcast" | "output-folded" => {
-            let output = args.case.starts_with("output");
-            let (rows, d_out) = if output {
-                (TARGET, config.vocab_size)
-            } else {
-                (SOURCE, config.d_ff)
-            };
-            let linear = LinearConfig::new(config.d_model, d_out)
-                .with_bias(false)
-                .init(&device);
-            let weight = linear.weight.val();
-            let x = Tensor::<3>::random(
-                [BATCH, rows, config.d_model],
-                Distribution::Normal(0.0, 1.0),
-                &device,
-            );
-            let times = time(args.warmup, args.iters, || {
-                let _y = match args.case.as_str() {
-                    "linear-batched" => linear.forward(x.clone()),
-                    "linear-folded" => pelt_t5::dense(&linear, x.clone()),
-                    "output-broadcast" => x.clone().matmul(weight.clone().unsqueeze_dim(0)),
-                    _ => pelt_t5::fold_matmul(x.clone(), weight.clone()),
-                };
-                sync(&device)
-            })?;
-            (
-                times,
-                Some(2.0 * (BATCH * rows * config.d_model * d_out) as f64),
-            )
-        }
-        "step" => {
-            let autodiff = device.clone().autodiff();
-            let pelt = pelt_config(args.method, args.visual);
-            let flops = forward_flops(&config, Some(&pelt), [BATCH, source, TARGET])
-                * if args.method == Method::Full {
-                    3.0
-                } else {
-                    2.0
-                };
-            let mut model = Some(PeltModel::new(config.init(&autodiff), pelt)?);
-            let (input, labels) = batch(&autodiff, [BATCH, SOURCE, TARGET], args.visual);
-            // The trainer's optimiser (weight decay 0 here, as before) and gradients (one
-            // worker: the plain loss and backward pass).
-            let mut optimiser = FusedAdamW::module(0.0, false);
-            let train = TrainConfig {
-                devices: vec![args.backend.parse::<DeviceSpec>()?; args.workers],
-                ..TrainConfig::default()
-            };
-            let mut parallel = DataParallel::new(&train, &autodiff)?;
-            let times = time(args.warmup, args.iters, || {
-                let current = model.take().context("the model is put back every step")?;
-                let (_, grads) = parallel.gradients(
-                    &current,
-                    input.clone(),
-                    labels.clone(),
-                    0.1,
-                    MicroBatch { index: 0, count: 1 },
-                )?;
-                model = Some(optimiser.step(3e-4, current, grads));
-                sync(&autodiff)
-            })?;
-            (times, Some(flops))
-        }
-        "pretrain" => {
-            let autodiff = device.clone().autodiff();
-            let config = t5_config("mini")?;
-            let shape = [PRETRAIN_BATCH, PRETRAIN_SOURCE, PRETRAIN_TARGET];
-            let flops = 3.0 * forward_flops(&config, None, shape);
-            let pelt = PeltConfig::new(Method::Full, &["pretrain"]);
-            let mut model = Some(PeltModel::new(config.init(&autodiff), pelt)?);
-            let (input, labels) = batch(&autodiff, shape, false);
-            let mut optimiser = FusedAdamW::module(0.01, false);
-            let times = time(args.warmup, args.iters, || {
-                let current = model.take().context("the model is put back every step")?;
-                let loss = current.loss(input.clone(), labels.clone(), 0.0)?;
-                let mut grads = GradientsParams::from_grads(loss.backward(), &current);
-                clip_global_norm(&current, &mut grads, 1.0);
-                model = Some(optimiser.step(2e-3, current, grads));
-                sync(&autodiff)
-            })?;
-            (times, Some(flops))
-        }
-        "forward" | "hypernet" | "adapters" | "materialised" => {
-            let method = if args.case == "adapters" {
-                Method::Adapters
-            } else {
-                Method::Hyperpelt
-            };
-            let pelt = pelt_config(method, args.visual);
-            let flops = forward_flops(&config, Some(&pelt), [BATCH, source, TARGET]);
-            let model = PeltModel::new(config.init(&device), pelt)?;
-            let (input, labels) = batch(&device, [BATCH, SOURCE, TARGET], args.visual);
-            let decoder_ids = model.t5.shift_right(labels);
-            let times = match args.case.as_str() {
-                "hypernet" => time(args.warmup, args.iters, || {
-                    let insertions = model.insertions(&input)?;
-                    drop(insertions);
-                    sync(&device)
-                })?,
-                "materialised" => {
-                    let dir = std::env::temp_dir().join(format!("bench-{}", std::process::id()));
-                    std::fs::create_dir_all(&dir)?;
-                    let path = dir.join("task.safetensors");
-                    model.export_task("task", &path)?;
-                    let modules = Materialised::load(&path, &device)?;
-                    std::fs::remove_dir_all(&dir)?;
-                    let t5 = modules.apply(model.t5.clone())?;
-                    time(args.warmup, args.iters, || {
-                        let t5_input =
-                            T5Input::new(input.input_ids.clone()).pelt(modules.insertions())?;
-                        let _logits = t5.forward(t5_input, decoder_ids.clone());
-                        sync(&device)
-                    })?
-                }
-                _ => time(args.warmup, args.iters, || {
-                    let _logits = model.forward(input.clone(), decoder_ids.clone())?;
-                    sync(&device)
-                })?,
-            };
-            // The hypernetwork's own FLOPs are not counted (see `forward_flops`).
-            (times, (args.case != "hypernet").then_some(flops))
-        }
-        "generate" => {
-            let mut t5 = config.init(&device);
-            // An id the model can never produce, so every row decodes all TARGET tokens.
-            t5.config.eos_token_id = config.vocab_size;
-            let (input, _) = batch(&device, [BATCH, SOURCE, TARGET], false);
-            let times = time(args.warmup, args.iters, || {
-                let t5_input = T5Input::new(input.input_ids.clone());
-                let rows = t5.generate(t5_input, &GenerationConfig::greedy(TARGET));
-                if rows.iter().any(|r| r.len() != TARGET) {
-                    bail!("greedy decoding stopped before {TARGET} tokens");
-                }
-                Ok(())
-            })?;
-            (times, None)
-        }
-        other => bail!(
-            "--case `{other}`: expected step, forward, generate, hypernet, materialised, \
-             adapters, matmul, pretrain, linear-batched, linear-folded, output-broadcast or output-folded"
-        ),
+    let Some((_, case)) = CASES.iter().find(|(name, _)| *name == args.case) else {
+        let names: Vec<&str> = CASES.iter().map(|(name, _)| *name).collect();
+        let (last, rest) = names.split_last().context("no cases")?;
+        bail!(
+            "--case `{}`: expected {} or {last}",
+            args.case,
+            rest.join(", ")
+        );
     };
+    let (times, flops) = case(&args, &device, &config)?;
     println!(
         "{}",
         json!({
