@@ -348,16 +348,7 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
 
 /// Prints the comparison as a Markdown table, then the derived figures.
 fn report(rows: &[Row], o: &Options) {
-    let flops = |row: &Row| row.side(Kind::Rust).and_then(|s| s.flops);
-    let gflops = |row: &Row, kind| row.median(kind).zip(flops(row)).map(|(t, f)| f / t / 1e9);
-    let ceiling = rows
-        .iter()
-        .find(|r| r.case.label.starts_with("matmul"))
-        .map(|r| {
-            let best = |kind| gflops(r, kind).unwrap_or(0.0);
-            best(Kind::Rust).max(best(Kind::Eager))
-        })
-        .unwrap_or(0.0);
+    let ceiling = ceiling(rows);
     println!(
         "\n{} thread(s), {} round(s) x {} iteration(s) per side; ratio = Rust / PyTorch eager \
          time (below 1: Rust faster){}; ceiling = best 2048² f32 matmul of either side, \
@@ -371,7 +362,52 @@ fn report(rows: &[Row], o: &Options) {
             ""
         }
     );
-    let fmt = |v: Option<f64>, digits: usize| v.map_or("-".into(), |v| format!("{v:.digits$}"));
+    table(rows, o, ceiling);
+    derived(rows, o);
+}
+
+/// GFLOP/s of `kind` on `row`'s case (the FLOPs the Rust side counts), where counted.
+fn gflops(row: &Row, kind: Kind) -> Option<f64> {
+    let flops = row.side(Kind::Rust).and_then(|s| s.flops);
+    row.median(kind).zip(flops).map(|(t, f)| f / t / 1e9)
+}
+
+/// The best 2048² matmul GFLOP/s of either side; 0 without the matmul case (`--only`).
+fn ceiling(rows: &[Row]) -> f64 {
+    rows.iter()
+        .find(|r| r.case.label.starts_with("matmul"))
+        .map(|r| {
+            let best = |kind| gflops(r, kind).unwrap_or(0.0);
+            best(Kind::Rust).max(best(Kind::Eager))
+        })
+        .unwrap_or(0.0)
+}
+
+/// `v` with `digits` decimals, or `-`.
+fn fmt(v: Option<f64>, digits: usize) -> String {
+    v.map_or("-".into(), |v| format!("{v:.digits$}"))
+}
+
+/// The fastest and slowest timed run of `kind` on `row`'s case, or `-`.
+fn spread(row: &Row, kind: Kind) -> String {
+    row.side(kind)
+        .and_then(|s| {
+            let min = s.times.iter().copied().reduce(f64::min)?;
+            let max = s.times.iter().copied().reduce(f64::max)?;
+            Some(format!("{min:.3}–{max:.3}"))
+        })
+        .unwrap_or("-".into())
+}
+
+/// Rust's median time over `kind`'s on `row`'s case.
+fn ratio(row: &Row, kind: Kind) -> Option<f64> {
+    row.median(Kind::Rust)
+        .zip(row.median(kind))
+        .map(|(a, b)| a / b)
+}
+
+/// The Markdown table: a row per case, GFLOP/s as a share of `ceiling` (when there is one).
+fn table(rows: &[Row], o: &Options, ceiling: f64) {
     let compiled_head = if o.compile {
         " torch.compile median s | compiled ratio |"
     } else {
@@ -386,20 +422,6 @@ fn report(rows: &[Row], o: &Options) {
         "|---|---:|---:|---:|---:|---:|{}---:|---:|---:|---:|",
         if o.compile { "---:|---:|" } else { "" }
     );
-    let spread = |row: &Row, kind| {
-        row.side(kind)
-            .and_then(|s| {
-                let min = s.times.iter().copied().reduce(f64::min)?;
-                let max = s.times.iter().copied().reduce(f64::max)?;
-                Some(format!("{min:.3}–{max:.3}"))
-            })
-            .unwrap_or("-".into())
-    };
-    let ratio = |row: &Row, kind| {
-        row.median(Kind::Rust)
-            .zip(row.median(kind))
-            .map(|(a, b)| a / b)
-    };
     for row in rows {
         // Without the matmul case (`--only`) there is no ceiling to take a share of.
         let share = gflops(row, Kind::Rust).map(|g| {
@@ -432,6 +454,11 @@ fn report(rows: &[Row], o: &Options) {
             fmt(row.side(Kind::Eager).map(|s| s.peak_rss_mib), 0),
         );
     }
+}
+
+/// The figures derived from several cases: pretraining tokens/s, and per `--dims` the
+/// hypernetwork's share of a step, two workers against one, materialised against adapters.
+fn derived(rows: &[Row], o: &Options) {
     if let Some(row) = rows.iter().find(|r| r.case.label == PRETRAIN) {
         let tokens = row.side(Kind::Rust).and_then(|s| s.tokens);
         let per_second = |kind| tokens.zip(row.median(kind)).map(|(n, t)| n / t);
