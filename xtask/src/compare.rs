@@ -154,78 +154,98 @@ fn table(methods: &[(String, Summary)], seeds: &[u64], command: &str) -> String 
          `{command}`.\n"
     );
     let rated = methods.iter().any(|(_, s)| s.chosen.is_some());
+    head(&mut out, &keys, rated);
+    if let Some((_, first)) = methods.first() {
+        baseline_row(&mut out, first, &keys, rated);
+    }
+    for (method, s) in methods {
+        method_row(&mut out, method, s, &keys, rated);
+    }
+    if rated {
+        rates(&mut out, methods);
+    }
+    out
+}
+
+/// The table's head: a column per `task metric` key, and the learning rate when `rated`.
+fn head(out: &mut String, keys: &[String], rated: bool) {
     let _ = write!(out, "| method | trainable (% of backbone) | examples/s |");
     if rated {
         let _ = write!(out, " learning rate |");
     }
-    for k in &keys {
+    for k in keys {
         let _ = write!(out, " {k} |");
     }
     let _ = writeln!(out, " mean of primary metrics | validation (same mean) |");
     let columns = keys.len() + usize::from(rated) + 1;
     let _ = writeln!(out, "|---|---:|---:|{}---:|", "---:|".repeat(columns));
-    if let Some((_, first)) = methods.first() {
-        let _ = write!(out, "| majority baseline | - | - |");
-        if rated {
-            let _ = write!(out, " - |");
-        }
-        for k in &keys {
-            let _ = write!(
-                out,
-                " {:.2} |",
-                first.baselines.get(k).copied().unwrap_or(f64::NAN)
-            );
-        }
-        let base: Vec<f64> = first
-            .primary
-            .iter()
-            .filter_map(|k| first.baselines.get(k))
-            .copied()
-            .collect();
-        let _ = writeln!(
-            out,
-            " {:.2} | - |",
-            base.iter().sum::<f64>() / base.len().max(1) as f64
-        );
+}
+
+/// The majority baseline's row, from the first method's summary (every run has the same).
+fn baseline_row(out: &mut String, first: &Summary, keys: &[String], rated: bool) {
+    let _ = write!(out, "| majority baseline | - | - |");
+    if rated {
+        let _ = write!(out, " - |");
     }
-    for (method, s) in methods {
-        let (eps, _) = mean_std(&s.examples_per_second);
+    for k in keys {
         let _ = write!(
             out,
-            "| {method} | {:.0} ({:.3} %) | {eps:.1} |",
-            s.trainable,
-            100.0 * s.trainable / s.backbone.max(1.0)
+            " {:.2} |",
+            first.baselines.get(k).copied().unwrap_or(f64::NAN)
         );
-        if rated {
-            let _ = write!(out, " {} |", s.chosen.as_deref().unwrap_or("-"));
-        }
-        for k in &keys {
-            let _ = write!(
-                out,
-                " {} |",
-                s.scores.get(k).map_or("-".into(), |v| cell(v))
-            );
-        }
-        let _ = writeln!(out, " {} | {} |", cell(&s.averages), cell(&s.validation));
     }
+    let base: Vec<f64> = first
+        .primary
+        .iter()
+        .filter_map(|k| first.baselines.get(k))
+        .copied()
+        .collect();
+    let _ = writeln!(
+        out,
+        " {:.2} | - |",
+        base.iter().sum::<f64>() / base.len().max(1) as f64
+    );
+}
+
+/// The row of `method`.
+fn method_row(out: &mut String, method: &str, s: &Summary, keys: &[String], rated: bool) {
+    let (eps, _) = mean_std(&s.examples_per_second);
+    let _ = write!(
+        out,
+        "| {method} | {:.0} ({:.3} %) | {eps:.1} |",
+        s.trainable,
+        100.0 * s.trainable / s.backbone.max(1.0)
+    );
     if rated {
-        let _ = writeln!(
-            out,
-            "\nLearning rates: each method's first-seed run at every rate; the rate with the best \
-             validation score (of the model each run kept) trains the other seeds.\n"
-        );
-        let _ = writeln!(out, "| method | rate: best validation score (first seed) |");
-        let _ = writeln!(out, "|---|---|");
-        for (method, s) in methods {
-            let tried: Vec<String> = s
-                .rates
-                .iter()
-                .map(|(rate, score)| format!("{rate}: {score:.2}"))
-                .collect();
-            let _ = writeln!(out, "| {method} | {} |", tried.join(", "));
-        }
+        let _ = write!(out, " {} |", s.chosen.as_deref().unwrap_or("-"));
     }
-    out
+    for k in keys {
+        let _ = write!(
+            out,
+            " {} |",
+            s.scores.get(k).map_or("-".into(), |v| cell(v))
+        );
+    }
+    let _ = writeln!(out, " {} | {} |", cell(&s.averages), cell(&s.validation));
+}
+
+/// The learning rates each method's first seed tried, with their validation scores.
+fn rates(out: &mut String, methods: &[(String, Summary)]) {
+    let _ = writeln!(
+        out,
+        "\nLearning rates: each method's first-seed run at every rate; the rate with the best \
+         validation score (of the model each run kept) trains the other seeds.\n"
+    );
+    let _ = writeln!(out, "| method | rate: best validation score (first seed) |");
+    let _ = writeln!(out, "|---|---|");
+    for (method, s) in methods {
+        let tried: Vec<String> = s
+            .rates
+            .iter()
+            .map(|(rate, score)| format!("{rate}: {score:.2}"))
+            .collect();
+        let _ = writeln!(out, "| {method} | {} |", tried.join(", "));
+    }
 }
 
 /// Runs (or reuses) every method × seed and writes the table to `--out`.
