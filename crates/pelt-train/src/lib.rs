@@ -2,60 +2,49 @@
 //! atomic checkpoints with exact resume, evaluation by generation with the task metrics, and
 //! the run report; T5 span-corruption pretraining in the same loop. The `pelt` binary
 //! (`cargo xtask train`, `cargo xtask pretrain`) is its command line.
+//!
+//! The sources are in folders by concept (docs/design.md, "pelt-train's files"): `resolve/`
+//! (configuration, devices, data sources, hub, setup), `run/` (the loop, the run directory,
+//! checkpoints, resume, pretraining), `optim/` (AdamW, schedule, gradients), `parallel/`
+//! (data-parallel workers and transports) and `report/` (evaluation, selection, reports, plots,
+//! prediction, probes); `error.rs`, `progress.rs` and `to_tensors.rs` serve them all.
 
-mod adamw;
-pub mod backend;
-pub mod checkpoint;
-mod config;
-mod data_source;
 mod error;
-mod evaluate;
-mod fault;
-mod gradients;
-pub mod hub;
-mod hub_id;
+mod optim;
 mod parallel;
-mod param_maps;
-mod pause;
-mod plot;
-mod predict;
-mod pretrain;
-mod probe;
 pub mod progress;
 mod report;
-mod resume;
+mod resolve;
 mod run;
-mod run_dir;
-mod schedule;
-mod selection;
-mod setup;
-mod stop;
 mod to_tensors;
-mod transport;
-mod worker;
 
-pub use adamw::FusedAdamW;
-pub use backend::{DeviceKind, DeviceSpec};
-pub use config::{Backbone, PRETRAIN_TASK, PretrainConfig, RunConfig, TaskSource, TrainConfig};
-pub use data_source::{DataRoot, DataSource};
+pub use resolve::{backend, hub};
+pub use run::checkpoint;
+
 pub use error::TrainError;
-pub use evaluate::{Evaluator, majority_baseline};
-pub use gradients::{clip_global_norm, stable_param_ids};
-pub use hub_id::DatasetId;
-pub use parallel::{DataParallel, MicroBatch};
-pub use plot::write_plots;
-pub use predict::predict;
-pub use pretrain::{
+pub use optim::adamw::FusedAdamW;
+pub use optim::gradients::{clip_global_norm, stable_param_ids};
+pub use optim::schedule::{Schedule, learning_rate};
+pub use parallel::data_parallel::{DataParallel, MicroBatch};
+pub use parallel::transport::Transport;
+pub use report::evaluate::{Evaluator, majority_baseline};
+pub use report::plot::write_plots;
+pub use report::predict::predict;
+pub use report::probe::{ProbeResult, probe, probe_markdown};
+pub use report::run_report::{Report, SplitRow, TaskReport, split_markdown};
+pub use report::selection::{MetricValue, Selection};
+pub use resolve::backend::{DeviceKind, DeviceSpec};
+pub use resolve::config::{
+    Backbone, PRETRAIN_TASK, PretrainConfig, RunConfig, TaskSource, TrainConfig,
+};
+pub use resolve::data_source::{DataRoot, DataSource};
+pub use resolve::hub_id::DatasetId;
+pub use resolve::setup::{Data, build_model, image_features, load_data, load_trained};
+pub use run::pretrain::{
     HeldoutLoss, HeldoutSet, MIN_INPUT_GAP, PretrainReport, pretrain, pretrain_start,
 };
-pub use probe::{ProbeResult, probe, probe_markdown};
-pub use report::{Report, SplitRow, TaskReport, split_markdown};
-pub use resume::{FREE_ON_RESUME, trajectory_changes};
-pub use run::{final_report, resumes, train};
-pub use run_dir::RunDir;
-pub use schedule::{Schedule, learning_rate};
-pub use selection::{MetricValue, Selection};
-pub use setup::{Data, build_model, image_features, load_data, load_trained};
-pub use stop::StopHandle;
+pub use run::resume::{FREE_ON_RESUME, trajectory_changes};
+pub use run::run_dir::RunDir;
+pub use run::stop::StopHandle;
+pub use run::train_loop::{final_report, resumes, train};
 pub use to_tensors::to_input;
-pub use transport::Transport;

@@ -1,9 +1,10 @@
 //! A data-parallel worker that fails stops the run with an error naming it, instead of
 //! hanging it: `pelt train --devices cpu,cpu` with the debug builds' fault injection
-//! (`PELT_TEST_FAULT`, `src/fault.rs`). A failure or a panic of worker 1 after its forward pass
-//! is caught where the workers meet, before any backward pass: worker 0, made to hang as soon as
-//! it starts its backward pass (as an NCCL worker waiting in the all-reduce for its failed peer
-//! would), must never start it, and the run must end with worker 1's error, not the watchdog's.
+//! (`PELT_TEST_FAULT`, `src/parallel/fault.rs`). A failure or a panic of worker 1 after its
+//! forward pass is caught where the workers meet, before any backward pass: worker 0, made to
+//! hang as soon as it starts its backward pass (as an NCCL worker waiting in the all-reduce for
+//! its failed peer would), must never start it, and the run must end with worker 1's error, not
+//! the watchdog's.
 //! A backward pass that never returns is caught by the watchdog
 //! (`train.collective_timeout_secs`). Each run must end within [`LIMIT`], or the test kills it
 //! and fails.

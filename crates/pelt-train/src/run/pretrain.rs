@@ -16,13 +16,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::config::{PRETRAIN_TASK, PretrainConfig, RunConfig};
 use crate::error::{TrainError, io, serialise};
-use crate::gradients::stable_param_ids;
-use crate::run::{Objective, Validation, optimise};
-use crate::run_dir::RunDir;
-use crate::setup::{backbone, tokenizer_file};
-use crate::stop::StopHandle;
+use crate::optim::gradients::stable_param_ids;
+use crate::resolve::config::{PRETRAIN_TASK, PretrainConfig, RunConfig};
+use crate::resolve::setup::{backbone, tokenizer_file};
+use crate::run::run_dir::RunDir;
+use crate::run::stop::StopHandle;
+use crate::run::train_loop::{Objective, Validation, optimise};
 
 /// What a pretraining run did, written as `RUN/pretrain.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -385,7 +385,7 @@ pub fn pretrain(
     let tokenizer_json = tokenizer_file(config)?;
     let tokenizer = T5Tokenizer::from_file(&tokenizer_json)?;
     let run = RunDir::new(run);
-    crate::resume::prepare(&run, config, resume)?;
+    crate::run::resume::prepare(&run, config, resume)?;
     let mut objective = objective(config, p, &tokenizer)?;
     let autodiff = device.clone().autodiff();
     let t5 = backbone(config, &autodiff)?;

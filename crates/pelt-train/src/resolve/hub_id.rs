@@ -1,6 +1,6 @@
 //! The shape of Hugging Face ids: a repository (`t5-base`, `google/flan-t5-base`) and a data
 //! set with one of its configurations (`hf:nyu-mll/glue/rte`, docs/data.md "Hub data set ids").
-//! Checked when a configuration is read; resolved to directories by `hub.rs`.
+//! Checked when a configuration is read; resolved to directories by `hub/`.
 
 use std::fmt;
 use std::str::FromStr;

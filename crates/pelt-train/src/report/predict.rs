@@ -7,10 +7,10 @@ use pelt_data::{Batcher, BatcherConfig};
 use pelt_hyper::PeltInput;
 use pelt_t5::{GenerationConfig, T5Tokenizer};
 
-use crate::config::RunConfig;
 use crate::error::TrainError;
-use crate::run_dir::RunDir;
-use crate::setup::{image_features, tokenizer_file, trained_model};
+use crate::resolve::config::RunConfig;
+use crate::resolve::setup::{image_features, tokenizer_file, trained_model};
+use crate::run::run_dir::RunDir;
 
 /// The best model of `run` on `device` answering `text` (the source as task `task` formats
 /// it), with `image` for image tasks. Greedy decoding. The task and the image are checked

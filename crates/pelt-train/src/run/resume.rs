@@ -3,15 +3,15 @@
 
 use serde_json::Value;
 
-use crate::config::RunConfig;
 use crate::error::{TrainError, serialise};
-use crate::run_dir::RunDir;
+use crate::resolve::config::RunConfig;
+use crate::run::run_dir::RunDir;
 
 /// Starts (or, with `resume`, continues) the run in `run`: refuses a directory that already
 /// holds a run unless resuming, and a resume whose configuration changes the run's
 /// trajectory ([`trajectory_changes`]); creates the directory and writes `config.json`.
 pub fn prepare(run: &RunDir, config: &RunConfig, resume: bool) -> Result<(), TrainError> {
-    let started = !crate::checkpoint::list(run.root())?.is_empty();
+    let started = !crate::run::checkpoint::list(run.root())?.is_empty();
     if !resume && started {
         return Err(TrainError::Config(format!(
             "{} already holds a run (checkpoints/); pass --resume to continue it, or --out \

@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{DeviceKind, DeviceSpec};
 use crate::error::TrainError;
+use crate::resolve::backend::{DeviceKind, DeviceSpec};
 
 /// How the workers' gradients are combined (`train.transport`; docs/train.md, "Several
 /// devices").
@@ -55,7 +55,7 @@ mod tests {
     use super::*;
 
     fn specs(list: &str) -> Vec<DeviceSpec> {
-        crate::backend::device_list(list).unwrap()
+        crate::resolve::backend::device_list(list).unwrap()
     }
 
     #[test]

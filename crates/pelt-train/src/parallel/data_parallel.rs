@@ -9,8 +9,8 @@
 //! marked distributed and NCCL all-reduces their gradients inside each worker's backward pass
 //! (`DistributedContext`, started after every device has computed a micro-batch, and used only
 //! for micro-batch shapes every device has computed once on `gather`). One optimiser step on
-//! the main model follows (`run.rs`); its new trainable values go to the other devices once, at
-//! the next step's first micro-batch.
+//! the main model follows (`run/train_loop.rs`); its new trainable values go to the other
+//! devices once, at the next step's first micro-batch.
 
 use std::collections::{BTreeMap, HashSet};
 use std::ops::Range;
@@ -26,12 +26,12 @@ use burn::tensor::distributed::{DistributedConfig, DistributedContext, ReduceOpe
 use pelt_hyper::{PeltInput, PeltModel};
 use pelt_t5::IGNORE_INDEX;
 
-use crate::backend::on_cpu;
-use crate::config::TrainConfig;
 use crate::error::TrainError;
-use crate::param_maps::{Leaves, Replace, Trainable};
-use crate::transport::Transport;
-use crate::worker::{Job, next, run_job, worker_failed};
+use crate::parallel::param_maps::{Leaves, Replace, Trainable};
+use crate::parallel::transport::Transport;
+use crate::parallel::worker::{Job, next, run_job, worker_failed};
+use crate::resolve::backend::on_cpu;
+use crate::resolve::config::TrainConfig;
 
 /// One worker: a device and, on the CPU, its own thread pool (the CPU's threads are shared out
 /// between the CPU workers).

@@ -9,12 +9,12 @@ use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
 use crate::error::{TrainError, io};
-use crate::run_dir::RunDir;
+use crate::run::run_dir::RunDir;
 
 const SIZE: (u32, u32) = (900, 520);
 /// The loss plot's line of the mean of the tasks' losses at each logged step.
 const MEAN_OVER_TASKS: &str = "mean over tasks";
-const FONT: &[u8] = include_bytes!("../assets/DejaVuSansMono.ttf");
+const FONT: &[u8] = include_bytes!("../../assets/DejaVuSansMono.ttf");
 
 /// A named line of (step, value) points.
 struct Series {

@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 use pelt_hyper::PeltConfig;
 use serde::{Deserialize, Serialize};
 
-use crate::backend::DeviceSpec;
-use crate::data_source::{DataRoot, DataSource};
 use crate::error::{TrainError, io, serialise};
-use crate::schedule::Schedule;
-use crate::selection::Selection;
-use crate::transport::Transport;
+use crate::optim::schedule::Schedule;
+use crate::parallel::transport::Transport;
+use crate::report::selection::Selection;
+use crate::resolve::backend::DeviceSpec;
+use crate::resolve::data_source::{DataRoot, DataSource};
 
 /// Where a backbone comes from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -100,7 +100,7 @@ pub struct TrainConfig {
     /// the command's `--backend` device, with two workers when it is the CPU and has at least
     /// two threads, else one. Every micro-batch of `batch_size` rows is split between them;
     /// the first holds the model ([`main_device`](Self::main_device)).
-    #[serde(with = "crate::backend::device_list_string")]
+    #[serde(with = "crate::resolve::backend::device_list_string")]
     pub devices: Vec<DeviceSpec>,
     /// How the workers' gradients are combined: `gather` (Burn's `GradientsParams::to_device`
     /// and `GradientsAccumulator`, any backend) or `nccl` (Burn's `DistributedContext`: one
@@ -490,7 +490,7 @@ mod tests {
         assert!(err.contains("collective_timeout_secs"), "{err}");
         // One device named twice is refused when the configuration is read, naming it, even
         // in a build without CUDA (the transport rule comes before the build's backends).
-        config.train.devices = crate::backend::device_list("cuda,cuda:0").unwrap();
+        config.train.devices = crate::resolve::backend::device_list("cuda,cuda:0").unwrap();
         config.train.transport = Transport::Nccl;
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("`cuda:0` twice"), "{err}");
@@ -555,7 +555,8 @@ mod tests {
         // NCCL gives every device rows of each micro-batch; the rule comes before the build's
         // backends, so it holds in a build without CUDA.
         let mut config = RunConfig::from_file(configs.join("glue-t5-base.json")).unwrap();
-        config.train.devices = crate::backend::device_list("cuda:0,cuda:1,cuda:2").unwrap();
+        config.train.devices =
+            crate::resolve::backend::device_list("cuda:0,cuda:1,cuda:2").unwrap();
         config.train.transport = Transport::Nccl;
         config.train.batch_size = 2;
         let err = config.validate().unwrap_err().to_string();

@@ -6,8 +6,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{TrainError, serialise};
-use crate::run_dir::RunDir;
-use crate::selection::MetricValue;
+use crate::report::selection::MetricValue;
+use crate::run::run_dir::RunDir;
 
 /// One task's results.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -2,7 +2,7 @@
 //! clipping, label smoothing, gradient accumulation, validation every K steps, best model by
 //! validation score, checkpoints with exact resume. `pelt train` runs it on the task mixture
 //! (temperature-sampled batches, final test evaluation of the best model); `pelt pretrain`
-//! (`pretrain.rs`) on span corruption.
+//! (`run/pretrain.rs`) on span corruption.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -16,22 +16,22 @@ use pelt_data::{SamplerConfig, TemperatureSampler};
 use pelt_hyper::{PeltInput, PeltModel};
 use serde_json::json;
 
-use crate::adamw::FusedAdamW;
-use crate::checkpoint::{self, RunState};
-use crate::config::{RunConfig, TrainConfig};
 use crate::error::{TrainError, io};
-use crate::evaluate::{Evaluator, majority_baseline};
-use crate::gradients::clip_global_norm;
-use crate::parallel::{DataParallel, MicroBatch};
-use crate::plot::write_plots;
+use crate::optim::adamw::FusedAdamW;
+use crate::optim::gradients::clip_global_norm;
+use crate::optim::schedule::learning_rate;
+use crate::parallel::data_parallel::{DataParallel, MicroBatch};
 use crate::progress::{Progress, Unit};
-use crate::report::{Report, TaskReport};
-use crate::run_dir::RunDir;
-use crate::schedule::learning_rate;
-use crate::selection::MetricValue;
-use crate::selection::Selection;
-use crate::setup::{Data, build_model, load_data};
-use crate::stop::StopHandle;
+use crate::report::evaluate::{Evaluator, majority_baseline};
+use crate::report::plot::write_plots;
+use crate::report::run_report::{Report, TaskReport};
+use crate::report::selection::MetricValue;
+use crate::report::selection::Selection;
+use crate::resolve::config::{RunConfig, TrainConfig};
+use crate::resolve::setup::{Data, build_model, load_data};
+use crate::run::checkpoint::{self, RunState};
+use crate::run::run_dir::RunDir;
+use crate::run::stop::StopHandle;
 
 /// Appends JSON lines to `log.jsonl`, flushing each.
 struct Log {
@@ -107,7 +107,7 @@ pub fn train(
         ));
     }
     let run = RunDir::new(run);
-    crate::resume::prepare(&run, config, resume)?;
+    crate::run::resume::prepare(&run, config, resume)?;
     // The model first: it resolves every model path or id (and the tasks' names), so a wrong
     // or unreachable one fails before the CLIP features of the data are computed.
     let autodiff = device.clone().autodiff();
@@ -233,7 +233,7 @@ impl Objective for TaskMixture<'_> {
 /// warm-up and linear decay, gradient accumulation, global-norm clipping, validation every
 /// `eval_every` steps keeping the best model in `best.safetensors`, atomic checkpoints with
 /// exact resume, `log.jsonl` and plots. `model` is on `device`'s autodiff device; its
-/// gradients are computed there, or by the workers of `train.devices` (`parallel.rs`). Returns
+/// gradients are computed there, or by the workers of `train.devices` (`parallel/`). Returns
 /// the best model (weights of `best.safetensors`, without autodiff) and the final run state.
 pub(crate) fn optimise<O: Objective>(
     config: &RunConfig,
@@ -425,7 +425,7 @@ impl<'a> Trainer<'a> {
         } = objective.validate(&self.model.valid())?;
         tracing::info!("step {step}: {summary}");
         fields.insert("step".into(), json!(step));
-        crate::pause::point(self.run.root(), "evaluation", step);
+        crate::run::pause::point(self.run.root(), "evaluation", step);
         self.log.write(serde_json::Value::Object(fields))?;
         write_plots(self.run.root())?;
         if self.state.best.is_none_or(|(best, _)| score > best) {
@@ -501,8 +501,8 @@ pub fn final_report(
     let report = Report {
         method: config.pelt.method.name().to_string(),
         backbone: match &config.t5 {
-            crate::config::Backbone::Path(p) => p.display().to_string(),
-            crate::config::Backbone::Random(_) => {
+            crate::resolve::config::Backbone::Path(p) => p.display().to_string(),
+            crate::resolve::config::Backbone::Random(_) => {
                 "randomly initialised T5 (no pretrained weights)".to_string()
             }
         },

@@ -13,12 +13,12 @@ use pelt_data::{
 use pelt_hyper::{PeltModel, VisualConfig};
 use pelt_t5::{T5Config, T5Model, T5Tokenizer};
 
-use crate::config::{Backbone, RANDOM_T5_NEEDS_TOKENIZER, RunConfig};
-use crate::data_source::DataSource;
 use crate::error::TrainError;
-use crate::gradients::stable_param_ids;
-use crate::hub::{resolve_dataset, resolve_model};
-use crate::run_dir::RunDir;
+use crate::optim::gradients::stable_param_ids;
+use crate::resolve::config::{Backbone, RANDOM_T5_NEEDS_TOKENIZER, RunConfig};
+use crate::resolve::data_source::DataSource;
+use crate::resolve::hub::{resolve_dataset, resolve_model};
+use crate::run::run_dir::RunDir;
 
 /// The run's `tokenizer.json`: the configured file or directory, else the T5 model's own. A
 /// random T5 without `tokenizer` is refused ([`RunConfig::validate`] refuses it first).

@@ -11,7 +11,7 @@ use burn::prelude::*;
 use pelt_hyper::{PeltInput, PeltModel};
 
 use crate::error::TrainError;
-use crate::fault;
+use crate::parallel::fault;
 
 /// One worker's part of a micro-batch.
 pub(crate) struct Job {

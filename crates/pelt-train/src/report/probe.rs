@@ -14,9 +14,9 @@ use pelt_data::{DataError, Example, TaskData};
 use pelt_t5::{T5Input, T5Model};
 use serde::{Deserialize, Serialize};
 
-use crate::config::RunConfig;
 use crate::error::TrainError;
-use crate::setup::{Data, backbone, load_data};
+use crate::resolve::config::RunConfig;
+use crate::resolve::setup::{Data, backbone, load_data};
 
 /// L2 weights tried on validation, smallest first (a tie keeps the smaller).
 const L2_GRID: [f64; 5] = [1e-4, 1e-3, 1e-2, 1e-1, 1.0];

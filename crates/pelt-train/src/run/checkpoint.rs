@@ -10,7 +10,7 @@ use pelt_hyper::PeltModel;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{TrainError, io};
-use crate::run_dir::RunDir;
+use crate::run::run_dir::RunDir;
 
 /// Where a run is: enough to continue it exactly.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,7 +50,7 @@ pub fn save(
     }
     fs::create_dir_all(&temporary).map_err(io(&temporary))?;
     model.save_trainable(temporary.join(TRAINABLE))?;
-    crate::pause::point(run.root(), "checkpoint", state.step);
+    crate::run::pause::point(run.root(), "checkpoint", state.step);
     let bytes = optimiser.into_bytes().map_err(|e| TrainError::Checkpoint {
         path: temporary.clone(),
         reason: format!("cannot serialise the optimiser state: {e:?}"),

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use crate::error::TrainError;
-use crate::hub_id::{DATASET_PREFIX, DatasetId};
+use crate::resolve::hub_id::{DATASET_PREFIX, DatasetId};
 
 /// A task's `dir`: where its files are.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

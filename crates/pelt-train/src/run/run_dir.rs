@@ -4,8 +4,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::config::RunConfig;
 use crate::error::{TrainError, io, serialise};
+use crate::resolve::config::RunConfig;
 
 /// A run directory: `config.json`, `log.jsonl`, `checkpoints/step-NNNNNNNNN/`,
 /// `best.safetensors`, `report.json`/`report.md`, `loss.png`/`validation.png`,

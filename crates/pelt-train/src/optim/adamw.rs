@@ -15,7 +15,7 @@ use burn::prelude::*;
 use burn::tensor::{DType, TensorData};
 use rayon::prelude::*;
 
-use crate::backend::on_cpu;
+use crate::resolve::backend::on_cpu;
 
 /// Elements per parallel chunk.
 const CHUNK: usize = 1 << 14;

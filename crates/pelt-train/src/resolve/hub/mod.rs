@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use pelt_data::TaskSpec;
 
 use crate::error::TrainError;
-use crate::hub_id::{DatasetId, is_repo_id};
+use crate::resolve::hub_id::{DatasetId, is_repo_id};
 
 #[cfg(feature = "hub")]
 mod download;

@@ -9,10 +9,10 @@ use pelt_data::{Batcher, Example, Metric, TaskData};
 use pelt_hyper::PeltModel;
 use pelt_t5::{GenerationConfig, T5Tokenizer};
 
-use crate::config::TrainConfig;
 use crate::error::TrainError;
-use crate::report::SplitRow;
-use crate::selection::MetricValue;
+use crate::report::run_report::SplitRow;
+use crate::report::selection::MetricValue;
+use crate::resolve::config::TrainConfig;
 use crate::to_tensors::to_input;
 
 fn values(scores: Vec<Score>) -> Vec<MetricValue> {
