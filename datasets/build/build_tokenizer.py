@@ -1,9 +1,12 @@
-"""Trains the vocabulary of models/t5-mini on the pretraining corpus: datasets/t5-mini-tokenizer/.
+"""Trains a backbone's vocabulary on its pretraining corpus.
 
-    python3 datasets/build/build_tokenizer.py    # needs `tokenizers` (pip) and datasets/pretrain/
+    python3 datasets/build/build_tokenizer.py [--corpus DIR] [--out DIR]   # needs `tokenizers` (pip)
+
+Defaults: `--corpus datasets/pretrain --out datasets/t5-mini-tokenizer` (models/t5-mini's);
+models/t5-mini-en's is `--corpus datasets/pretrain-en --out datasets/t5-mini-en-tokenizer`.
 
 A T5-style SentencePiece Unigram vocabulary of 8,000 pieces trained with Hugging Face
-`tokenizers`' `UnigramTrainer` on `datasets/pretrain/train.jsonl` only (never on held-out text),
+`tokenizers`' `UnigramTrainer` on the corpus's `train.jsonl` only (never on held-out text),
 with everything else of T5's tokenizer kept: its normaliser (the precompiled NFKC map and
 whitespace collapsing), `Metaspace` pre-tokenizer and decoder, `</s>` appended to every
 sequence. Ids: `<pad>` 0, `</s>` 1, `<unk>` 2, the pieces, then the 100 sentinels with
@@ -12,6 +15,7 @@ sequence. Ids: `<pad>` 0, `</s>` 1, `<unk>` 2, the pieces, then the 100 sentinel
 tokenizer cannot). Why a vocabulary of our own: docs/pretrain.md, "The vocabulary".
 """
 
+import argparse
 import json
 import os
 import shutil
@@ -21,18 +25,22 @@ from tokenizers import AddedToken, Tokenizer, models, processors, trainers
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..")
 T5 = os.path.join(ROOT, "t5-tokenizer")
-OUT = os.path.join(ROOT, "t5-mini-tokenizer")
 PIECES = 8000
 SENTINELS = 100
 
 
-def texts():
-    with open(os.path.join(ROOT, "pretrain", "train.jsonl"), encoding="utf-8") as f:
+def texts(corpus):
+    with open(os.path.join(corpus, "train.jsonl"), encoding="utf-8") as f:
         for line in f:
             yield json.loads(line)["text"]
 
 
 def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--corpus", default=os.path.join(ROOT, "pretrain"))
+    parser.add_argument("--out", default=os.path.join(ROOT, "t5-mini-tokenizer"))
+    args = parser.parse_args()
+    out = args.out
     t5 = Tokenizer.from_file(os.path.join(T5, "tokenizer.json"))
     tok = Tokenizer(models.Unigram())
     tok.normalizer = t5.normalizer
@@ -42,7 +50,7 @@ def main():
     trainer = trainers.UnigramTrainer(
         vocab_size=PIECES, special_tokens=specials, unk_token="<unk>", show_progress=False
     )
-    tok.train_from_iterator(texts(), trainer=trainer)
+    tok.train_from_iterator(texts(args.corpus), trainer=trainer)
     assert [tok.token_to_id(s) for s in specials] == [0, 1, 2]
     tok.add_special_tokens(
         [AddedToken(f"<extra_id_{k}>", normalized=False) for k in reversed(range(SENTINELS))]
@@ -52,8 +60,8 @@ def main():
     tok.post_processor = processors.TemplateProcessing(
         single="$A </s>", pair="$A </s> $B </s>", special_tokens=[("</s>", 1)]
     )
-    os.makedirs(OUT, exist_ok=True)
-    tok.save(os.path.join(OUT, "tokenizer.json"))
+    os.makedirs(out, exist_ok=True)
+    tok.save(os.path.join(out, "tokenizer.json"))
     # T5's tokenizer_config.json and special_tokens_map.json, with this vocabulary's ids.
     with open(os.path.join(T5, "tokenizer_config.json"), encoding="utf-8") as f:
         config = json.load(f)
@@ -69,11 +77,11 @@ def main():
     for key in ("vocab_file", "add_prefix_space"):
         config.pop(key, None)
     config["model_max_length"] = 512
-    with open(os.path.join(OUT, "tokenizer_config.json"), "w", encoding="utf-8") as f:
+    with open(os.path.join(out, "tokenizer_config.json"), "w", encoding="utf-8") as f:
         json.dump(config, f, indent=2, ensure_ascii=False)
         f.write("\n")
-    shutil.copy(os.path.join(T5, "special_tokens_map.json"), OUT)
-    print(f"{OUT}: {size} tokens ({PIECES} pieces + {SENTINELS} sentinels)")
+    shutil.copy(os.path.join(T5, "special_tokens_map.json"), out)
+    print(f"{out}: {size} tokens ({PIECES} pieces + {SENTINELS} sentinels)")
 
 
 if __name__ == "__main__":

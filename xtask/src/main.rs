@@ -23,9 +23,10 @@ Commands:
                  When the configuration or ARGS name text/uncertainty and it is missing, builds it
                  first (datasets/build/build_uncertainty.py; needs pip)
   pretrain [ARGS]
-                 pretrain the bundled model's recipe (configs/pretrain-t5-mini.json) in
-                 runs/pretrain, building the corpus first if datasets/pretrain/ is missing (needs
-                 npm and pip); ARGS go to `pelt pretrain` (`cargo xtask pretrain --help`)
+                 pretrain the bundled model's recipe (configs/pretrain-t5-mini.json; models/
+                 t5-mini-en's: --config configs/pretrain-t5-mini-en.json) in runs/pretrain,
+                 building the corpora first if datasets/pretrain/ or datasets/pretrain-en/ is
+                 missing (needs npm and pip); ARGS go to `pelt pretrain`
   compare [ARGS] every method x 3 seeds on the default configuration; writes its table into
                  docs/results.md and its runs' reports into docs/results/SECTION/
                  (`cargo xtask compare --help`)
@@ -145,16 +146,41 @@ pub(crate) fn pelt(root: &Path, args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// `pelt pretrain ARGS` after building the corpus when it is missing.
+/// The corpora `build_pretrain_corpus.py` writes, one per bundled backbone's recipe.
+const CORPORA: [&str; 2] = ["datasets/pretrain", "datasets/pretrain-en"];
+
+/// `pelt pretrain ARGS` after building the corpora when one is missing. The script keeps the
+/// validation and test sentences of every bundled text task out of the modern-English corpus,
+/// so `datasets/text/uncertainty/` is built first when it is missing.
 fn pretrain(root: &Path, args: &[String]) -> Result<()> {
     let help = args.iter().any(|a| a == "--help" || a == "-h");
-    if !help && !root.join("datasets/pretrain/train.jsonl").is_file() {
-        println!("building the pretraining corpus (datasets/build/build_pretrain_corpus.py)");
+    let missing = CORPORA
+        .iter()
+        .any(|dir| !root.join(dir).join("train.jsonl").is_file());
+    if !help && missing {
+        build_uncertainty(root)?;
+        println!("building the pretraining corpora (datasets/build/build_pretrain_corpus.py)");
         run(Command::new("python3")
             .current_dir(root)
             .arg("datasets/build/build_pretrain_corpus.py"))?;
     }
     pelt(root, args)
+}
+
+/// Builds `datasets/text/uncertainty/` when it is missing (its sentences are not committed).
+fn build_uncertainty(root: &Path) -> Result<()> {
+    if root
+        .join("datasets")
+        .join(UNCERTAINTY)
+        .join("train.jsonl")
+        .is_file()
+    {
+        return Ok(());
+    }
+    println!("building datasets/{UNCERTAINTY}/ (datasets/build/build_uncertainty.py)");
+    run(Command::new("python3")
+        .current_dir(root)
+        .arg("datasets/build/build_uncertainty.py"))
 }
 
 /// The task directory whose sentences are not committed (datasets/README.md).
@@ -164,12 +190,8 @@ const UNCERTAINTY: &str = "text/uncertainty";
 /// missing.
 fn train(root: &Path, args: &[String]) -> Result<()> {
     let help = args.iter().any(|a| a == "--help" || a == "-h");
-    let missing = !root.join("datasets/text/uncertainty/train.jsonl").is_file();
-    if !help && missing && names_uncertainty(root, args) {
-        println!("building datasets/{UNCERTAINTY}/ (datasets/build/build_uncertainty.py)");
-        run(Command::new("python3")
-            .current_dir(root)
-            .arg("datasets/build/build_uncertainty.py"))?;
+    if !help && names_uncertainty(root, args) {
+        build_uncertainty(root)?;
     }
     pelt(root, args)
 }
