@@ -431,6 +431,7 @@ mod tests {
             [
                 "default.json",
                 "glue-t5-base.json",
+                "pretrain-t5-mini-en.json",
                 "pretrain-t5-mini.json",
                 "vl-t5-base-clip.json"
             ]
