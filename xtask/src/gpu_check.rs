@@ -104,7 +104,19 @@ fn gpu_count(feature: &str) -> usize {
 
 /// The checks, in order, for the backend feature `feature` with `gpus` GPUs.
 fn checks(feature: &str, quick: bool, gpus: usize) -> Vec<Check> {
-    let args = |list: &[&str]| list.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+    let mut list = parity_checks(feature);
+    list.extend(parallel_checks(feature, gpus));
+    list.extend(bench_checks(feature, quick));
+    list
+}
+
+/// `list` as owned arguments.
+fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|a| a.to_string()).collect()
+}
+
+/// The parity tests of T5, CLIP and HyperPELT against the committed PyTorch fixtures.
+fn parity_checks(feature: &str) -> Vec<Check> {
     let test = |package: &str, tests: &[&str], no_default: bool| {
         let mut a = args(&["test", "-p", package]);
         if no_default {
@@ -116,7 +128,7 @@ fn checks(feature: &str, quick: bool, gpus: usize) -> Vec<Check> {
         }
         a
     };
-    let mut list = vec![
+    vec![
         Check {
             name: "T5 parity, properties, fused softmax and RMS norm".into(),
             cargo: test(
@@ -139,7 +151,12 @@ fn checks(feature: &str, quick: bool, gpus: usize) -> Vec<Check> {
             env: Vec::new(),
             bench: false,
         },
-    ];
+    ]
+}
+
+/// Two workers against one on the devices `gpus` allows, under each transport.
+fn parallel_checks(feature: &str, gpus: usize) -> Vec<Check> {
+    let mut list = Vec::new();
     for (one, several, transport) in parallel_cases(feature, gpus) {
         let mut cargo = args(&["test", "-p", "hyperpelt-tests", "--features"]);
         cargo.push(format!("pelt-train/{feature}"));
@@ -159,6 +176,12 @@ fn checks(feature: &str, quick: bool, gpus: usize) -> Vec<Check> {
             bench: false,
         });
     }
+    list
+}
+
+/// One round of the bench cases on the backend (debug builds with `quick`).
+fn bench_checks(feature: &str, quick: bool) -> Vec<Check> {
+    let mut list = Vec::new();
     for case in BENCH_CASES {
         let mut cargo = args(&["run"]);
         if !quick {
