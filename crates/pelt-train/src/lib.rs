@@ -34,12 +34,11 @@ pub use report::probe::{ProbeResult, probe, probe_markdown};
 pub use report::run_report::{Report, SplitRow, TaskReport, split_markdown};
 pub use report::selection::{MetricValue, Selection};
 pub use resolve::backend::{DeviceKind, DeviceSpec};
-pub use resolve::config::{
-    Backbone, PRETRAIN_TASK, PretrainConfig, RunConfig, TaskSource, TrainConfig,
-};
+pub use resolve::config::{Backbone, PRETRAIN_TASK, PretrainConfig, RunConfig, TaskSource};
 pub use resolve::data_source::{DataRoot, DataSource};
 pub use resolve::hub_id::DatasetId;
 pub use resolve::setup::{Data, build_model, image_features, load_data, load_trained};
+pub use resolve::train_config::TrainConfig;
 pub use run::pretrain::{
     HeldoutLoss, HeldoutSet, MIN_INPUT_GAP, PretrainReport, pretrain, pretrain_start,
 };

@@ -31,7 +31,7 @@ use crate::parallel::param_maps::{Leaves, Replace, Trainable};
 use crate::parallel::transport::Transport;
 use crate::parallel::worker::{Job, next, run_job, worker_failed};
 use crate::resolve::backend::on_cpu;
-use crate::resolve::config::TrainConfig;
+use crate::resolve::train_config::TrainConfig;
 
 /// One worker: a device and, on the CPU, its own thread pool (the CPU's threads are shared out
 /// between the CPU workers).

@@ -12,7 +12,7 @@ use pelt_t5::{GenerationConfig, T5Tokenizer};
 use crate::error::TrainError;
 use crate::report::run_report::SplitRow;
 use crate::report::selection::MetricValue;
-use crate::resolve::config::TrainConfig;
+use crate::resolve::train_config::TrainConfig;
 use crate::to_tensors::to_input;
 
 fn values(scores: Vec<Score>) -> Vec<MetricValue> {
