@@ -180,7 +180,7 @@ pub fn rehearse(root: &Path, args: &[String]) -> Result<()> {
         let first_usage =
             measure::run(&mut first, &format!("pelt train --config {}", plan.config))?;
         let log = std::fs::read_to_string(run.join("log.jsonl"))?;
-        let last = run.join(format!("checkpoints/step-{}", options.steps));
+        let last = last_checkpoint(&run.join("checkpoints"))?;
         std::fs::remove_dir_all(&last)
             .with_context(|| format!("removing the last checkpoint {}", last.display()))?;
         eprintln!(
@@ -211,6 +211,22 @@ pub fn rehearse(root: &Path, args: &[String]) -> Result<()> {
     println!("{}", table(&summary));
     println!("written to {}", path.display());
     Ok(())
+}
+
+/// The last checkpoint directory in `dir` (their names, `step-NNNNNNNNN`, sort by step).
+fn last_checkpoint(dir: &Path) -> Result<PathBuf> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if name.starts_with("step-") && !name.ends_with(".tmp") {
+            names.push(name);
+        }
+    }
+    names.sort();
+    let last = names
+        .pop()
+        .with_context(|| format!("no checkpoint in {}", dir.display()))?;
+    Ok(dir.join(last))
 }
 
 /// Whether a resumed run's log is the uninterrupted run's, but for its `resumed_at` lines.

@@ -8,7 +8,6 @@
 use std::path::Path;
 
 use pelt_data::{LoadOptions, load_task, task};
-use serde_json::json;
 
 use super::checkpoint::{self, Init, Spec};
 use super::data::{self, Rows};
@@ -164,4 +163,22 @@ fn options_and_overrides() {
     );
     assert!(same_log("a\nb\n", "a\n{\"resumed_at\": 1}\nb\n"));
     assert!(!same_log("a\nb\n", "a\nc\n"));
+}
+
+#[test]
+fn the_last_checkpoint_is_the_highest_step() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in [
+        "step-000000009",
+        "step-000000010",
+        "step-000000011.tmp",
+        "other",
+    ] {
+        std::fs::create_dir(dir.path().join(name)).unwrap();
+    }
+    assert_eq!(
+        last_checkpoint(dir.path()).unwrap(),
+        dir.path().join("step-000000010")
+    );
+    assert!(last_checkpoint(&dir.path().join("other")).is_err());
 }
