@@ -25,8 +25,8 @@ Serves from a hub on 127.0.0.1 a random t5-base and a random openai/clip-vit-bas
 exact shapes and tensor names) and generated rows of nyu-mll/glue (8 configurations),
 lmms-lab/GQA and sedrickkeh/snli-ve in the hub's Parquet layout, then runs
 configs/glue-t5-base.json and configs/vl-t5-base-clip.json unchanged but for the hub's
-environment and these overrides: train.steps=N (default 2), train.eval_every=N-1 (a checkpoint
-before the last step), train.eval_examples and train.final_examples (default 4 per task and
+environment and these overrides: train.steps=N (default 3), train.eval_every=N-1 (a checkpoint
+before the last step), train.log_every=1, train.eval_examples and train.final_examples (default 4 per task and
 split). Each run is stopped after its last step's checkpoint is deleted and resumed with
 --resume, as after a crash. Prints seconds per step, peak memory and examples/s per
 configuration and writes them to DIR/figures.json (default DIR: runs/rehearse, replaced).
@@ -44,7 +44,7 @@ struct Options {
 
 fn parse(root: &Path, args: &[String]) -> Result<Option<Options>> {
     let mut options = Options {
-        steps: 2,
+        steps: 3,
         rows: Rows {
             train: 64,
             other: 32,
@@ -111,6 +111,8 @@ fn overrides(steps: u64, examples: usize) -> Vec<String> {
     [
         format!("train.steps={steps}"),
         format!("train.eval_every={}", steps - 1),
+        // A loss line per step, so the resumed run's log is compared on every step.
+        "train.log_every=1".to_string(),
         format!("train.eval_examples={examples}"),
         format!("train.final_examples={examples}"),
     ]

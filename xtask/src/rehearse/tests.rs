@@ -158,8 +158,8 @@ fn options_and_overrides() {
     assert!(parse(root, &args(&["--help"])).unwrap().is_none());
     assert_eq!(
         overrides(3, 4).join(" "),
-        "--set train.steps=3 --set train.eval_every=2 --set train.eval_examples=4 \
-         --set train.final_examples=4"
+        "--set train.steps=3 --set train.eval_every=2 --set train.log_every=1 \
+         --set train.eval_examples=4 --set train.final_examples=4"
     );
     assert!(same_log("a\nb\n", "a\n{\"resumed_at\": 1}\nb\n"));
     assert!(!same_log("a\nb\n", "a\nc\n"));
