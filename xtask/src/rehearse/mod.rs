@@ -2,7 +2,8 @@
 //! `configs/vl-t5-base-clip.json`) run unchanged against a local hub that serves random
 //! checkpoints of their models' exact shapes and generated rows of their data sets, for a few
 //! steps each with a checkpoint and a resume; prints and writes seconds per step, peak memory
-//! and examples per second (docs/train.md, "Measured: the paper configurations rehearsed").
+//! and examples per second (docs/train.md, "Measured (2026-12-06): the paper configurations
+//! rehearsed").
 
 mod checkpoint;
 mod data;
@@ -27,8 +28,8 @@ lmms-lab/GQA and sedrickkeh/snli-ve in the hub's Parquet layout, then runs
 configs/glue-t5-base.json and configs/vl-t5-base-clip.json unchanged but for the hub's
 environment and these overrides: train.steps=N (default 3), train.eval_every=N-1 (a checkpoint
 before the last step), train.log_every=1, train.eval_examples and train.final_examples (default 4 per task and
-split). Each run is stopped after its last step's checkpoint is deleted and resumed with
---resume, as after a crash. Prints seconds per step, peak memory and examples/s per
+split). Each run then loses its last checkpoint and continues with --resume, as after a
+crash; its uninterrupted log is kept as log.uninterrupted.jsonl and compared. Prints seconds per step, peak memory and examples/s per
 configuration and writes them to DIR/figures.json (default DIR: runs/rehearse, replaced).
   --rows N   rows of each generated train split (default 64; other splits have N/2)
 ";
@@ -181,7 +182,9 @@ pub fn rehearse(root: &Path, args: &[String]) -> Result<()> {
         eprintln!("rehearse: {} for {} steps", plan.config, options.steps);
         let first_usage =
             measure::run(&mut first, &format!("pelt train --config {}", plan.config))?;
+        // Kept beside the resumed run's log, which `same_log` compares with it.
         let log = std::fs::read_to_string(run.join("log.jsonl"))?;
+        std::fs::write(run.join("log.uninterrupted.jsonl"), &log)?;
         let last = last_checkpoint(&run.join("checkpoints"))?;
         std::fs::remove_dir_all(&last)
             .with_context(|| format!("removing the last checkpoint {}", last.display()))?;
