@@ -30,7 +30,8 @@ environment and these overrides: train.steps=N (default 3), train.eval_every=N-1
 before the last step), train.log_every=1, train.eval_examples and train.final_examples (default 4 per task and
 split). Each run then loses its last checkpoint and continues with --resume, as after a
 crash; its uninterrupted log is kept as log.uninterrupted.jsonl and compared. Prints seconds per step, peak memory and examples/s per
-configuration and writes them to DIR/figures.json (default DIR: runs/rehearse, replaced).
+configuration and writes them to DIR/figures.json (default DIR: runs/rehearse; an earlier
+rehearsal's DIR is replaced, any other existing DIR refused).
   --rows N   rows of each generated train split (default 64; other splits have N/2)
 ";
 
@@ -76,7 +77,8 @@ fn parse(root: &Path, args: &[String]) -> Result<Option<Options>> {
                 };
             }
             "--examples" => options.examples = number()?,
-            "--out" => options.out = PathBuf::from(value),
+            // The runs start in the workspace root: a relative DIR is made absolute first.
+            "--out" => options.out = std::path::absolute(value)?,
             other => bail!("unknown option `{other}`\n\n{HELP}"),
         }
     }
@@ -122,6 +124,9 @@ fn overrides(steps: u64, examples: usize) -> Vec<String> {
     .collect()
 }
 
+/// The file that marks a rehearsal's output directory.
+const MARKER: &str = "REHEARSAL";
+
 /// `cargo xtask rehearse ARGS`.
 pub fn rehearse(root: &Path, args: &[String]) -> Result<()> {
     let Some(options) = parse(root, args)? else {
@@ -132,11 +137,23 @@ pub fn rehearse(root: &Path, args: &[String]) -> Result<()> {
     let pelt = std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| root.join("target"), PathBuf::from)
         .join("release/pelt");
+    // Only a directory an earlier rehearsal made (and marked) is replaced.
+    let marker = options.out.join(MARKER);
     if options.out.exists() {
+        if !marker.is_file() {
+            bail!(
+                "{} exists and is not a rehearsal's (no {MARKER}): name another with --out",
+                options.out.display()
+            );
+        }
         std::fs::remove_dir_all(&options.out)
             .with_context(|| format!("removing {}", options.out.display()))?;
     }
     std::fs::create_dir_all(&options.out)?;
+    std::fs::write(
+        &marker,
+        "made by cargo xtask rehearse, which replaces this directory\n",
+    )?;
 
     eprintln!("rehearse: generating the random checkpoints and the data sets");
     let hub = pelt_hubmock::Hub::start()?;
