@@ -12,6 +12,7 @@ mod compare;
 mod fewshot;
 mod fuzz;
 mod gpu_check;
+mod rehearse;
 mod results;
 
 const HELP: &str = "\
@@ -33,6 +34,11 @@ Commands:
   fewshot [ARGS] few-shot transfer to one default task from the others, against training it from
                  scratch; writes its table into docs/results.md and its runs' reports into
                  docs/results/fewshot/ (`cargo xtask fewshot --help`)
+  rehearse [ARGS]
+                 configs/glue-t5-base.json and configs/vl-t5-base-clip.json as they are, for a
+                 few steps with a checkpoint and a resume, against a local hub serving random
+                 checkpoints of their models' shapes and generated rows of their data sets;
+                 prints and writes s/step, peak memory, examples/s (`cargo xtask rehearse --help`)
   check-results  regenerate every table with committed evidence (docs/results/*/meta.json) from
                  its reports alone, training nothing, and fail where docs/results.md disagrees
   eval, predict, export ARGS
@@ -73,6 +79,7 @@ fn main() -> Result<()> {
         Some("pretrain") => pretrain(&root, &args),
         Some("compare") => compare::compare(&root, &args[1..]),
         Some("fewshot") => fewshot::fewshot(&root, &args[1..]),
+        Some("rehearse") => rehearse::rehearse(&root, &args[1..]),
         Some("train") => train(&root, &args),
         Some("eval" | "predict" | "export") => pelt(&root, &args),
         Some("pelt") => pelt(&root, &args[1..]),
@@ -102,7 +109,7 @@ pub(crate) fn allocator_settings(command: &mut Command) -> &mut Command {
 /// Builds the `pelt` binary in release mode, once per `cargo xtask` command: one line says
 /// what is built and how long a first build takes, then cargo's own progress shows, so that a
 /// cold build does not look like a hang.
-fn build_pelt(root: &Path) -> Result<()> {
+pub(crate) fn build_pelt(root: &Path) -> Result<()> {
     static BUILT: AtomicBool = AtomicBool::new(false);
     if BUILT.load(Ordering::Relaxed) {
         return Ok(());

@@ -1,4 +1,4 @@
-//! Hub downloads against a local hub (`hub_server`, on 127.0.0.1): a T5 model, a CLIP model
+//! Hub downloads against a local hub (`pelt_hubmock`, on 127.0.0.1): a T5 model, a CLIP model
 //! and data sets are downloaded into an empty cache and trained on, a second run makes no
 //! request, a data set id fetches only the files its task reads, and every fault (a missing
 //! repository or file, a gated repository, a server error, a connection dropped mid-file, a
@@ -8,13 +8,11 @@
 #![cfg(feature = "hub")]
 #![allow(clippy::unwrap_used)]
 
-mod hub_server;
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use hub_server::{Fault, Repo};
+use pelt_hubmock::{self as hub_server, Fault, Repo};
 use pelt_train::TrainError;
 use pelt_train::hub::{Hub, cached_snapshot};
 
@@ -30,7 +28,7 @@ fn rte_id() -> pelt_train::DatasetId {
 /// The tiny CLIP of pelt-hyper's fixtures: a small `config.json` (served as a git file) and a
 /// `model.safetensors` of 60 kB (served as an LFS file, through the redirect).
 fn tiny_clip() -> Repo {
-    Repo::from_dir(&root().join("crates/pelt-hyper/tests/fixtures/clip"), "")
+    Repo::from_dir(&root().join("crates/pelt-hyper/tests/fixtures/clip"), "").unwrap()
 }
 
 /// The resolve requests' files, as `REPO/FILE`, in first-asked order without repeats.
@@ -71,21 +69,22 @@ fn blobs(cache: &Path, repo: &str) -> BTreeSet<String> {
 
 #[test]
 fn models_and_data_sets_download_then_train_and_a_second_run_asks_nothing() {
-    let hub = hub_server::Hub::start();
-    let mut t5 = Repo::from_dir(&root().join("models/t5-mini"), "");
+    let hub = hub_server::Hub::start().unwrap();
+    let mut t5 = Repo::from_dir(&root().join("models/t5-mini"), "").unwrap();
     t5.add("README.md", b"not read");
     hub.model("test-org/t5-mini", t5);
     hub.model("test-org/clip-tiny", tiny_clip());
     let parquet = root().join("crates/pelt-data/tests/fixtures/parquet");
-    let mut glue = Repo::from_dir(&parquet.join("rte"), "rte/");
+    let mut glue = Repo::from_dir(&parquet.join("rte"), "rte/").unwrap();
     glue.add_dir(&parquet.join("pd-next"), "sst2/")
+        .unwrap()
         .add(
             "rte/test-00000-of-00001.parquet",
             b"RTE's test split is not read",
         )
         .add("README.md", b"not read");
     hub.dataset("nyu-mll/glue", glue);
-    let mut snli = Repo::from_dir(&parquet.join("snli-ve"), "data/");
+    let mut snli = Repo::from_dir(&parquet.join("snli-ve"), "data/").unwrap();
     snli.add("README.md", b"not read");
     hub.dataset("test-org/snli-ve", snli);
 
@@ -181,7 +180,7 @@ fn models_and_data_sets_download_then_train_and_a_second_run_asks_nothing() {
 
 #[test]
 fn a_missing_repository_or_file_is_named() {
-    let hub = hub_server::Hub::start();
+    let hub = hub_server::Hub::start().unwrap();
     let cache = tempfile::tempdir().unwrap();
     let client = Hub::new(cache.path().to_path_buf(), &hub.endpoint(), None);
     let (id, file, text) = hub_error(client.model(Path::new("nobody/nothing")).unwrap_err());
@@ -222,7 +221,7 @@ fn a_missing_repository_or_file_is_named() {
 
 #[test]
 fn a_gated_repository_says_how_to_give_a_token() {
-    let hub = hub_server::Hub::start();
+    let hub = hub_server::Hub::start().unwrap();
     hub.model("test-org/gated", tiny_clip());
     hub.fault(Fault::Token("secret".into()));
     let cache = tempfile::tempdir().unwrap();
@@ -266,7 +265,7 @@ fn a_gated_repository_says_how_to_give_a_token() {
 
 #[test]
 fn a_server_error_is_named_and_a_later_run_completes_the_download() {
-    let hub = hub_server::Hub::start();
+    let hub = hub_server::Hub::start().unwrap();
     hub.model("test-org/clip-tiny", tiny_clip());
     let cache = tempfile::tempdir().unwrap();
     let client = Hub::new(cache.path().to_path_buf(), &hub.endpoint(), None);
@@ -307,15 +306,9 @@ fn a_server_error_is_named_and_a_later_run_completes_the_download() {
 
 #[test]
 fn a_dropped_connection_resumes_where_it_stopped() {
-    let hub = hub_server::Hub::start();
+    let hub = hub_server::Hub::start().unwrap();
     let clip = tiny_clip();
-    let weights = clip
-        .files
-        .iter()
-        .find(|(n, _)| n == "model.safetensors")
-        .unwrap()
-        .1
-        .clone();
+    let weights = clip.get("model.safetensors").unwrap().to_vec();
     let cdn = format!("/cdn/{}", hub_server::sha256(&weights));
     hub.model("test-org/clip-tiny", clip);
     let cache = tempfile::tempdir().unwrap();
@@ -374,7 +367,7 @@ fn a_dropped_connection_resumes_where_it_stopped() {
 
 #[test]
 fn a_file_whose_size_or_hash_disagrees_is_removed_not_trusted() {
-    let hub = hub_server::Hub::start();
+    let hub = hub_server::Hub::start().unwrap();
     hub.model("test-org/clip-tiny", tiny_clip());
     for (fault, says, file) in [
         (
@@ -424,10 +417,13 @@ fn a_file_whose_size_or_hash_disagrees_is_removed_not_trusted() {
 
 #[test]
 fn half_a_snapshot_is_named_offline_and_completed_online() {
-    let hub = hub_server::Hub::start();
+    let hub = hub_server::Hub::start().unwrap();
     hub.model("test-org/clip-tiny", tiny_clip());
     let parquet = root().join("crates/pelt-data/tests/fixtures/parquet");
-    hub.dataset("nyu-mll/glue", Repo::from_dir(&parquet.join("rte"), "rte/"));
+    hub.dataset(
+        "nyu-mll/glue",
+        Repo::from_dir(&parquet.join("rte"), "rte/").unwrap(),
+    );
     let cache = tempfile::tempdir().unwrap();
     let online = Hub::new(cache.path().to_path_buf(), &hub.endpoint(), None);
     // Nothing listens on port 9 of the loopback.
