@@ -14,26 +14,38 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
+use clap::Parser;
 use serde_json::{Value, json};
 
 use data::Rows;
 use measure::Usage;
 
-const HELP: &str = "\
-cargo xtask rehearse [--steps N] [--rows N] [--examples N] [--out DIR]
-
-Serves from a hub on 127.0.0.1 a random t5-base and a random openai/clip-vit-base-patch32 (their
-exact shapes and tensor names) and generated rows of nyu-mll/glue (8 configurations),
-lmms-lab/GQA and sedrickkeh/snli-ve in the hub's Parquet layout, then runs
-configs/glue-t5-base.json and configs/vl-t5-base-clip.json unchanged but for the hub's
-environment and these overrides: train.steps=N (default 3), train.eval_every=N-1 (a checkpoint
-before the last step), train.log_every=1, train.eval_examples and train.final_examples (default 4 per task and
-split). Each run then loses its last checkpoint and continues with --resume, as after a
-crash; its uninterrupted log is kept as log.uninterrupted.jsonl and compared. Prints seconds per step, peak memory and examples/s per
-configuration and writes them to DIR/figures.json (default DIR: runs/rehearse; an earlier
-rehearsal's DIR is replaced, any other existing DIR refused).
-  --rows N   rows of each generated train split (default 64; other splits have N/2)
-";
+/// `cargo xtask rehearse`: serves from a hub on 127.0.0.1 a random t5-base and a random
+/// openai/clip-vit-base-patch32 (their exact shapes and tensor names) and generated rows of
+/// nyu-mll/glue (8 configurations), lmms-lab/GQA and sedrickkeh/snli-ve in the hub's Parquet
+/// layout, then runs configs/glue-t5-base.json and configs/vl-t5-base-clip.json unchanged but
+/// for the hub's environment and these overrides: train.steps, train.eval_every=steps-1 (a
+/// checkpoint before the last step), train.log_every=1, train.eval_examples and
+/// train.final_examples. Each run then loses its last checkpoint and continues with --resume,
+/// as after a crash; its uninterrupted log is kept as log.uninterrupted.jsonl and compared.
+/// Prints seconds per step, peak memory and examples/s per configuration and writes them to
+/// OUT/figures.json (an earlier rehearsal's OUT is replaced, any other existing OUT refused).
+#[derive(Parser)]
+#[command(name = "cargo xtask rehearse")]
+struct RehearseArgs {
+    /// Training steps per configuration (at least 2: a checkpoint, then the resumed last step)
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(2..))]
+    steps: u64,
+    /// Rows of each generated train split (other splits have half, rounded up)
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+    rows: u64,
+    /// Evaluation examples per task and split
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..))]
+    examples: u64,
+    /// Output directory [default: runs/rehearse in the workspace root]
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
 
 /// The options of one rehearsal.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,50 +56,32 @@ struct Options {
     out: PathBuf,
 }
 
+/// The options of `args`, or `None` where they ask for help (clap's text is then printed).
 fn parse(root: &Path, args: &[String]) -> Result<Option<Options>> {
-    let mut options = Options {
-        steps: 3,
-        rows: Rows {
-            train: 64,
-            other: 32,
-        },
-        examples: 4,
-        out: root.join("runs/rehearse"),
-    };
-    let mut args = args.iter();
-    while let Some(flag) = args.next() {
-        if flag == "--help" || flag == "-h" {
+    let parsed = match RehearseArgs::try_parse_from(
+        std::iter::once("cargo xtask rehearse".to_string()).chain(args.iter().cloned()),
+    ) {
+        Ok(parsed) => parsed,
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => {
+            print!("{}", e.render());
             return Ok(None);
         }
-        let value = args
-            .next()
-            .with_context(|| format!("{flag} needs a value\n\n{HELP}"))?;
-        let number = || -> Result<usize> {
-            value
-                .parse()
-                .with_context(|| format!("{flag} {value}: not a count"))
-        };
-        match flag.as_str() {
-            "--steps" => options.steps = number()? as u64,
-            "--rows" => {
-                let n = number()?;
-                options.rows = Rows {
-                    train: n,
-                    other: n.div_ceil(2),
-                };
-            }
-            "--examples" => options.examples = number()?,
-            // The runs start in the workspace root: a relative DIR is made absolute first.
-            "--out" => options.out = std::path::absolute(value)?,
-            other => bail!("unknown option `{other}`\n\n{HELP}"),
-        }
-    }
-    if options.steps < 2 || options.rows.train == 0 || options.examples == 0 {
-        bail!(
-            "--steps must be at least 2 (a checkpoint, then the resumed last step), --rows and --examples at least 1"
-        );
-    }
-    Ok(Some(options))
+        Err(e) => bail!("{}", e.render()),
+    };
+    let rows = parsed.rows as usize;
+    Ok(Some(Options {
+        steps: parsed.steps,
+        rows: Rows {
+            train: rows,
+            other: rows.div_ceil(2),
+        },
+        examples: parsed.examples as usize,
+        // The runs start in the workspace root: a relative OUT is made absolute first.
+        out: match parsed.out {
+            Some(out) => std::path::absolute(out)?,
+            None => root.join("runs/rehearse"),
+        },
+    }))
 }
 
 /// A configuration to rehearse.
@@ -130,7 +124,6 @@ const MARKER: &str = "REHEARSAL";
 /// `cargo xtask rehearse ARGS`.
 pub fn rehearse(root: &Path, args: &[String]) -> Result<()> {
     let Some(options) = parse(root, args)? else {
-        print!("{HELP}");
         return Ok(());
     };
     crate::build_pelt(root)?;
