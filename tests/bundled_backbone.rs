@@ -1,7 +1,8 @@
-//! The bundled backbone (`models/t5-mini`) reads its input: on span-corrupted chunks of the
-//! bundled text tasks' test sentences (all from chapters and addresses held out of
-//! pretraining), swapping every chunk's encoder input for another's costs it at least
-//! `MIN_INPUT_GAP` nats per target token (docs/pretrain.md, "The health signal").
+//! Both bundled backbones (`models/t5-mini-en`, the default, and `models/t5-mini`) read their
+//! input: on span-corrupted chunks of the bundled text tasks' test sentences (all from chapters
+//! and addresses held out of pretraining), swapping every chunk's encoder input for another's
+//! costs each at least `MIN_INPUT_GAP` nats per target token (docs/pretrain.md, "The health
+//! signal").
 
 #![allow(clippy::unwrap_used)]
 
@@ -35,12 +36,22 @@ fn heldout_documents() -> Vec<String> {
 }
 
 #[test]
-fn the_bundled_backbone_reads_its_input() {
-    let model_dir = root().join("models/t5-mini");
+fn the_default_backbone_reads_its_input() {
+    reads_its_input("t5-mini-en");
+}
+
+#[test]
+fn the_first_bundled_backbone_reads_its_input() {
+    reads_its_input("t5-mini");
+}
+
+/// Scores `models/NAME` on the held-out chunks and asserts its swapped-input gap.
+fn reads_its_input(name: &str) {
+    let model_dir = root().join("models").join(name);
     let device = Device::default();
     let model = T5Model::load(&model_dir, &device).unwrap();
     let tokenizer = T5Tokenizer::from_file(&model_dir).unwrap();
-    let dir = fresh_dir("bundled-backbone");
+    let dir = fresh_dir(&format!("bundled-backbone-{name}"));
     fs::create_dir_all(&dir).unwrap();
     let corpus_file = dir.join("heldout.jsonl");
     let lines: Vec<String> = heldout_documents()
@@ -63,14 +74,14 @@ fn the_bundled_backbone_reads_its_input() {
     assert_eq!(heldout.len(), 64, "the test sentences fill 64 chunks");
     let h = heldout.score(&model, &device).unwrap();
     eprintln!(
-        "bundled backbone on the tasks' test text: loss {:.3}, swapped inputs {:.3}, gap {:.3}",
+        "models/{name} on the tasks' test text: loss {:.3}, swapped inputs {:.3}, gap {:.3}",
         h.loss,
         h.swapped,
         h.gap()
     );
     assert!(
         h.gap() >= MIN_INPUT_GAP,
-        "models/t5-mini does not read its input: loss {:.3}, with swapped inputs {:.3}",
+        "models/{name} does not read its input: loss {:.3}, with swapped inputs {:.3}",
         h.loss,
         h.swapped
     );
