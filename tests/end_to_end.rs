@@ -1,5 +1,5 @@
 //! End to end on tiny random configurations: a few training steps with evaluation and
-//! checkpoints, an exact resume, an evaluation report, plots, an export, a prediction and a
+//! checkpoints, an exact resume with dropout on, an evaluation report, plots, an export, a prediction and a
 //! few-shot transfer to a new task.
 
 #![allow(clippy::unwrap_used)]
@@ -10,14 +10,20 @@ use std::fs;
 
 use burn::prelude::Device;
 use common::{log_without_resumes, read, resumes, root, tiny_config};
-use pelt_train::{DataSource, StopHandle, TaskSource, predict, train};
+use pelt_train::{Backbone, DataSource, StopHandle, TaskSource, predict, train};
 
 #[test]
 fn train_checkpoint_resume_exactly_evaluate_export_and_predict() {
     let device = Device::default();
     let run = std::env::temp_dir().join(format!("pelt-train-e2e-{}", std::process::id()));
     let _ = fs::remove_dir_all(&run);
-    let config = tiny_config();
+    let mut config = tiny_config();
+    // Dropout on, on one worker: every resume below must draw the masks that the
+    // uninterrupted run drew (docs/train.md, "Exact resume").
+    if let Backbone::Random(t5) = &mut config.t5 {
+        t5["dropout_rate"] = 0.1.into();
+    }
+    config.train.devices = vec!["cpu".parse().unwrap()];
 
     // Ctrl-C during the first step: a checkpoint of step 1, then a resume to the end.
     let stop = StopHandle::new();

@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use burn::optim::{GradientsAccumulator, ModuleOptimizer};
 use burn::prelude::*;
+use pelt_data::rng::mix_seed;
 use pelt_data::{SamplerConfig, TemperatureSampler};
 use pelt_hyper::{PeltInput, PeltModel};
 use serde_json::json;
@@ -33,6 +34,9 @@ use crate::resolve::train_config::TrainConfig;
 use crate::run::checkpoint::{self, RunState};
 use crate::run::run_dir::RunDir;
 use crate::run::stop::StopHandle;
+
+/// The stream of [`mix_seed`] that seeds each step's dropout masks.
+const DROPOUT_STREAM: u64 = 0xd0;
 
 /// Appends JSON lines to `log.jsonl`, flushing each.
 struct Log {
@@ -351,6 +355,10 @@ impl<'a> Trainer<'a> {
     ) -> Result<Self, TrainError> {
         let t = self.train;
         let started = Instant::now();
+        // Dropout draws its masks from the device's random state. Deriving that state from
+        // (seed, step) here makes a resumed step draw the masks the uninterrupted run drew
+        // (docs/train.md, "Exact resume"); nothing else in a step draws from it.
+        autodiff.seed(mix_seed(&[t.seed, self.state.step, DROPOUT_STREAM]));
         let lr = learning_rate(
             self.state.step,
             t.steps,
