@@ -39,6 +39,10 @@ struct CompareArgs {
     /// (none: every method uses the configuration's rate)
     #[arg(long, value_delimiter = ',')]
     learning_rates: Vec<String>,
+    /// A method's rate chosen elsewhere, as METHOD=RATE (e.g. by a shorter comparison's
+    /// selection): every seed of METHOD trains at RATE and --learning-rates is not tried for it
+    #[arg(long = "rate", value_delimiter = ',', value_parser = method_rate)]
+    fixed_rates: Vec<(String, String)>,
     /// Markdown file whose --section gets the table
     #[arg(long, default_value = "docs/results.md")]
     out: PathBuf,
@@ -56,6 +60,18 @@ struct CompareArgs {
     /// Passed to every `pelt train` (e.g. --set train.steps=100)
     #[arg(last = true)]
     pelt_args: Vec<String>,
+}
+
+/// Parses `METHOD=RATE`.
+fn method_rate(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((m, r)) if !m.is_empty() && r.parse::<f64>().is_ok_and(|r| r > 0.0) => {
+            Ok((m.to_string(), r.to_string()))
+        }
+        _ => Err(format!(
+            "`{s}`: expected METHOD=RATE with a positive rate, e.g. full=5e-4"
+        )),
+    }
 }
 
 /// `task metric` → test values of one method over its seeds.
@@ -234,7 +250,8 @@ fn rates(out: &mut String, methods: &[(String, Summary)]) {
     let _ = writeln!(
         out,
         "\nLearning rates: each method's first-seed run at every rate; the rate with the best \
-         validation score (of the model each run kept) trains the other seeds.\n"
+         validation score (of the model each run kept) trains the other seeds. A rate fixed by \
+         --rate was chosen outside this table and trains every seed.\n"
     );
     let _ = writeln!(out, "| method | rate: best validation score (first seed) |");
     let _ = writeln!(out, "|---|---|");
@@ -244,7 +261,12 @@ fn rates(out: &mut String, methods: &[(String, Summary)]) {
             .iter()
             .map(|(rate, score)| format!("{rate}: {score:.2}"))
             .collect();
-        let _ = writeln!(out, "| {method} | {} |", tried.join(", "));
+        let tried = match (&s.chosen, tried.is_empty()) {
+            (Some(rate), true) => format!("{rate}, fixed by --rate (none tried here)"),
+            (None, true) => "-".into(),
+            _ => tried.join(", "),
+        };
+        let _ = writeln!(out, "| {method} | {tried} |");
     }
 }
 
@@ -254,6 +276,7 @@ pub fn compare(root: &Path, args: &[String]) -> Result<()> {
         methods,
         seeds,
         learning_rates,
+        fixed_rates,
         out,
         section,
         runs,
@@ -265,8 +288,15 @@ pub fn compare(root: &Path, args: &[String]) -> Result<()> {
     .unwrap_or_else(|e| e.exit());
     let runs = root.join(runs.unwrap_or_else(|| evidence_dir(&section)));
     let out = root.join(out);
+    if let Some((m, _)) = fixed_rates.iter().find(|(m, _)| !methods.contains(m)) {
+        anyhow::bail!("--rate {m}=...: {m} is not among --methods {methods:?}");
+    }
     let mut summaries = Vec::new();
     for method in &methods {
+        let fixed = fixed_rates
+            .iter()
+            .find(|(m, _)| m == method)
+            .map(|(_, r)| r);
         let run = |seed: u64, rate: Option<&String>| -> Result<(Value, PathBuf)> {
             let mut a: Vec<String> = vec![
                 "--method".into(),
@@ -287,7 +317,12 @@ pub fn compare(root: &Path, args: &[String]) -> Result<()> {
         let mut rates = Vec::new();
         let mut chosen: Option<(String, f64, Value)> = None;
         let first = *seeds.first().context("--seeds is empty")?;
-        for rate in &learning_rates {
+        let tried = if fixed.is_some() {
+            &[][..]
+        } else {
+            &learning_rates[..]
+        };
+        for rate in tried {
             let (report, dir) = run(first, Some(rate))?;
             let score = best_validation(&dir)?;
             rates.push((rate.clone(), score));
@@ -296,10 +331,12 @@ pub fn compare(root: &Path, args: &[String]) -> Result<()> {
             }
         }
         let mut reports = Vec::new();
-        let rate = chosen.map(|(rate, _, report)| {
-            reports.push(report);
-            rate
-        });
+        let rate = chosen
+            .map(|(rate, _, report)| {
+                reports.push(report);
+                rate
+            })
+            .or_else(|| fixed.cloned());
         for &seed in &seeds[reports.len()..] {
             reports.push(run(seed, rate.as_ref())?.0);
         }
@@ -388,6 +425,31 @@ mod tests {
             text.contains("| full | 5e-4: 61.50, 2e-3: 40.25 |"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_fixed_rate_is_named_as_fixed_and_parsed_strictly() {
+        let report = serde_json::json!({"trainable": 10, "backbone_params": 1000,
+            "examples_per_second": 4.0,
+            "tasks": [{"task": "t", "primary": "accuracy",
+                       "validation": [{"metric": "accuracy", "value": 62.0}],
+                       "test": [{"metric": "accuracy", "value": 60.0}],
+                       "baseline": [{"metric": "accuracy", "value": 50.0}]}]});
+        let mut s = summarise(&[report]).unwrap();
+        s.chosen = Some("2e-3".into());
+        let text = table(&[("adapters".into(), s)], &[1], "cargo xtask compare");
+        assert!(
+            text.contains("| adapters | 2e-3, fixed by --rate (none tried here) |"),
+            "{text}"
+        );
+        assert_eq!(
+            method_rate("full=5e-4").unwrap(),
+            ("full".to_string(), "5e-4".to_string())
+        );
+        for bad in ["full", "=5e-4", "full=fast", "full=0", "full=-1e-3"] {
+            let err = method_rate(bad).unwrap_err();
+            assert!(err.contains("METHOD=RATE"), "{bad}: {err}");
+        }
     }
 
     #[test]
