@@ -1,7 +1,7 @@
-//! The bundled pretrained model (`models/t5-mini`, docs/pretrain.md) against Hugging Face
-//! `transformers`, which loads the same directory (`fixtures/gen_t5_mini.py`): token ids of the
-//! tokenizer files, encoder states, logits and loss within [`PARITY_TOLERANCE`], and greedy
-//! generations token for token.
+//! The bundled pretrained models (`models/t5-mini` and `models/t5-mini-en`, docs/pretrain.md)
+//! against Hugging Face `transformers`, which loads the same directories
+//! (`fixtures/gen_t5_mini.py`): token ids of the tokenizer files, encoder states, logits and loss
+//! within [`PARITY_TOLERANCE`], and greedy generations token for token.
 
 #![allow(clippy::unwrap_used)]
 
@@ -14,8 +14,9 @@ use common::{Expected, PARITY_TOLERANCE, assert_close, token_lists};
 use pelt_t5::{GenerationConfig, T5Input, T5Model, T5Tokenizer, cross_entropy};
 use sha2::{Digest, Sha256};
 
-fn bundled() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/t5-mini")
+/// `models/NAME`.
+fn bundled(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models").join(name)
 }
 
 /// Ids up to and including the first `</s>` (Hugging Face pads finished rows afterwards).
@@ -30,18 +31,29 @@ fn until_eos(rows: Vec<Vec<u32>>) -> Vec<Vec<u32>> {
 
 #[test]
 fn bundled_model_matches_transformers() {
+    matches_transformers("t5-mini");
+}
+
+#[test]
+fn bundled_english_model_matches_transformers() {
+    matches_transformers("t5-mini-en");
+}
+
+/// `models/NAME` against its fixture (`fixtures/NAME` with `_` for `-`).
+fn matches_transformers(name: &str) {
     let device = Device::default();
-    let expected = Expected::open("t5_mini", &device);
-    let json = expected.json("t5_mini");
-    let weights = std::fs::read(bundled().join("model.safetensors")).unwrap();
+    let fixture = name.replace('-', "_");
+    let expected = Expected::open(&fixture, &device);
+    let json = expected.json(&fixture);
+    let weights = std::fs::read(bundled(name).join("model.safetensors")).unwrap();
     let digest = format!("{:x}", Sha256::digest(&weights));
     assert_eq!(
         json["model_sha256"].as_str().unwrap(),
         digest,
-        "models/t5-mini changed since the fixture was made: rerun fixtures/gen_t5_mini.py"
+        "models/{name} changed since the fixture was made: rerun fixtures/gen_t5_mini.py models/{name}"
     );
 
-    let tokenizer = T5Tokenizer::from_file(bundled()).unwrap();
+    let tokenizer = T5Tokenizer::from_file(bundled(name)).unwrap();
     for (text, ids) in json["sources"]
         .as_array()
         .unwrap()
@@ -55,7 +67,7 @@ fn bundled_model_matches_transformers() {
         );
     }
 
-    let model = T5Model::load(bundled(), &device).unwrap();
+    let model = T5Model::load(bundled(name), &device).unwrap();
     let input = T5Input::new(expected.ints("input_ids"))
         .mask(expected.ints("attention_mask"))
         .unwrap();
