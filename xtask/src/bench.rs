@@ -13,7 +13,7 @@ use crate::{python_env, run};
 
 pub const HELP: &str = "\
 cargo xtask bench [--compare-only] [--compile] [--dims small,base] [--rounds N] [--iters N]
-                  [--threads N] [--only TEXT]
+                  [--threads N] [--only TEXT] [--precision f32,bf16] [--autocast]
 
   Runs `cargo bench --workspace` (criterion), then the side-by-side comparison with PyTorch:
   each case runs in a fresh Rust process and a fresh PyTorch process, alternating, ROUNDS times
@@ -25,7 +25,12 @@ cargo xtask bench [--compare-only] [--compile] [--dims small,base] [--rounds N] 
   unless set). --compare-only skips the criterion benches. --compile adds a third side, PyTorch with the
   forward and loss under torch.compile (inductor), for the training steps, forwards and the
   pretraining step (a second anchor; its compilation happens in the warm-up). --only keeps the
-  cases whose label contains TEXT (e.g. --only \"train step\").
+  cases whose label contains TEXT (e.g. --only \"train step\"). --precision runs every case at
+  each listed precision of the products' inputs (default f32): bf16 is our
+  train.matmul_precision on the Rust side and PyTorch's bf16 products for f32 matrices (oneDNN)
+  on the other, in rows labelled [bf16 products]; each side reports the API that took it and a
+  256² product's error against f64. --autocast adds a side: PyTorch eager under CPU autocast
+  to bf16.
 ";
 
 /// Which PyTorch sides a case has.
@@ -108,6 +113,27 @@ const TWO_WORKERS: &str = "hyperpelt train step, 2 CPU workers";
 /// The label of the pretraining case, whose tokens/s the report derives.
 const PRETRAIN: &str = "pretraining step (t5-mini, 32 × 141 tokens)";
 
+/// What the labels of rows with bf16 products end with.
+const BF16: &str = " [bf16 products]";
+
+/// Every case at every precision of `precisions` (`f32`, `bf16`; f32 rows keep their labels).
+fn cases_at(dims: &[String], precisions: &[String]) -> Result<Vec<Case>> {
+    let mut out = Vec::new();
+    for p in precisions {
+        let (suffix, extra): (&str, &[&str]) = match p.as_str() {
+            "f32" => ("", &[]),
+            "bf16" => (BF16, &["--precision", "bf16"]),
+            other => bail!("--precision `{other}`: expected f32 or bf16\n\n{HELP}"),
+        };
+        out.extend(cases(dims).into_iter().map(|c| Case {
+            label: format!("{}{suffix}", c.label),
+            args: [c.args, extra.iter().map(|a| a.to_string()).collect()].concat(),
+            torch: c.torch,
+        }));
+    }
+    Ok(out)
+}
+
 fn cases(dims: &[String]) -> Vec<Case> {
     let strings = |args: &[&str]| args.iter().map(|a| a.to_string()).collect::<Vec<_>>();
     let mut out = vec![
@@ -140,6 +166,11 @@ struct Side {
     flops: Option<f64>,
     /// Corpus tokens per iteration (the pretraining case).
     tokens: Option<f64>,
+    /// The products' precision as the side had it, the API that set it (PyTorch), and a 256²
+    /// product's relative error against f64.
+    precision: Option<String>,
+    api: Option<String>,
+    product_error: Option<f64>,
 }
 
 impl Side {
@@ -159,6 +190,10 @@ impl Side {
             .max(line["peak_rss_mib"].as_f64().unwrap_or(0.0));
         self.flops = line["flops"].as_f64().or(self.flops);
         self.tokens = line["tokens"].as_f64().or(self.tokens);
+        let text = |key: &str| line[key].as_str().map(str::to_string);
+        self.precision = text("precision").or(self.precision.take());
+        self.api = text("precision_api").or(self.api.take());
+        self.product_error = line["product_error"].as_f64().or(self.product_error);
         Ok(())
     }
 }
@@ -169,6 +204,7 @@ enum Kind {
     Rust,
     Eager,
     Compiled,
+    Autocast,
 }
 
 impl Kind {
@@ -177,6 +213,7 @@ impl Kind {
             Kind::Rust => "rust",
             Kind::Eager => "pytorch",
             Kind::Compiled => "pytorch compiled",
+            Kind::Autocast => "pytorch autocast bf16",
         }
     }
 }
@@ -220,6 +257,8 @@ fn worker(command: &mut Command) -> Result<Value> {
 struct Options {
     compare_only: bool,
     compile: bool,
+    autocast: bool,
+    precisions: Vec<String>,
     dims: Vec<String>,
     rounds: usize,
     iters: usize,
@@ -231,6 +270,8 @@ fn parse(args: &[String]) -> Result<Options> {
     let mut o = Options {
         compare_only: false,
         compile: false,
+        autocast: false,
+        precisions: vec!["f32".into()],
         dims: vec!["small".into(), "base".into()],
         rounds: 3,
         iters: 3,
@@ -246,6 +287,10 @@ fn parse(args: &[String]) -> Result<Options> {
         match flag.as_str() {
             "--compare-only" => o.compare_only = true,
             "--compile" => o.compile = true,
+            "--autocast" => o.autocast = true,
+            "--precision" => {
+                o.precisions = value()?.split(',').map(str::to_string).collect();
+            }
             "--dims" => o.dims = value()?.split(',').map(str::to_string).collect(),
             "--rounds" => o.rounds = value()?.parse().context("--rounds")?,
             "--iters" => o.iters = value()?.parse().context("--iters")?,
@@ -287,7 +332,7 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
     let threads = o.threads.to_string();
     let iters = o.iters.to_string();
     let mut rows = Vec::new();
-    let selected = cases(&o.dims).into_iter().filter(|c| {
+    let selected = cases_at(&o.dims, &o.precisions)?.into_iter().filter(|c| {
         o.only
             .as_ref()
             .is_none_or(|text| c.label.contains(text.as_str()))
@@ -299,6 +344,9 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
         }
         if o.compile && case.torch == Torch::Compilable {
             sides.push(Kind::Compiled);
+        }
+        if o.autocast && case.torch != Torch::None {
+            sides.push(Kind::Autocast);
         }
         let mut row = Row {
             case,
@@ -324,12 +372,14 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
                         c.env("RAYON_NUM_THREADS", &threads);
                         c
                     }
-                    Kind::Eager | Kind::Compiled => {
+                    Kind::Eager | Kind::Compiled | Kind::Autocast => {
                         let mut c = Command::new(&python);
                         c.arg(&script).args(["--threads", &threads]);
-                        if *kind == Kind::Compiled {
-                            c.arg("--compile");
-                        }
+                        match kind {
+                            Kind::Compiled => c.arg("--compile"),
+                            Kind::Autocast => c.arg("--autocast"),
+                            _ => &mut c,
+                        };
                         c
                     }
                 };
@@ -348,11 +398,12 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
 
 /// Prints the comparison as a Markdown table, then the derived figures.
 fn report(rows: &[Row], o: &Options) {
-    let ceiling = ceiling(rows);
+    let ceilings = [ceiling(rows, false), ceiling(rows, true)];
     println!(
         "\n{} thread(s), {} round(s) x {} iteration(s) per side; ratio = Rust / PyTorch eager \
-         time (below 1: Rust faster){}; ceiling = best 2048² f32 matmul of either side, \
-         {ceiling:.1} GFLOP/s\n",
+         time (below 1: Rust faster){}{}; ceilings = best 2048² matmul of either side, f32 \
+         {:.1} GFLOP/s, bf16 products {:.1} GFLOP/s (rows [bf16 products] take their share of \
+         the second)\n",
         o.threads,
         o.rounds,
         o.iters,
@@ -360,9 +411,17 @@ fn report(rows: &[Row], o: &Options) {
             "; compiled ratio = Rust / torch.compile time"
         } else {
             ""
-        }
+        },
+        if o.autocast {
+            "; autocast ratio = Rust / PyTorch CPU autocast (bf16) time"
+        } else {
+            ""
+        },
+        ceilings[0],
+        ceilings[1],
     );
-    table(rows, o, ceiling);
+    table(rows, o, ceilings);
+    precisions(rows);
     derived(rows, o);
 }
 
@@ -372,15 +431,39 @@ fn gflops(row: &Row, kind: Kind) -> Option<f64> {
     row.median(kind).zip(flops).map(|(t, f)| f / t / 1e9)
 }
 
-/// The best 2048² matmul GFLOP/s of either side; 0 without the matmul case (`--only`).
-fn ceiling(rows: &[Row]) -> f64 {
+/// The best 2048² matmul GFLOP/s of either side, with f32 or (`bf16`) bf16 products; 0 without
+/// that matmul case (`--only`, `--precision`).
+fn ceiling(rows: &[Row], bf16: bool) -> f64 {
     rows.iter()
-        .find(|r| r.case.label.starts_with("matmul"))
+        .find(|r| r.case.label.starts_with("matmul") && r.case.label.ends_with(BF16) == bf16)
         .map(|r| {
             let best = |kind| gflops(r, kind).unwrap_or(0.0);
             best(Kind::Rust).max(best(Kind::Eager))
         })
         .unwrap_or(0.0)
+}
+
+/// Per row with bf16 products, what each side had: the precision, the API and a 256²
+/// product's relative error against f64 (about 1e-6 for f32 inputs, 1e-3 for bf16 ones).
+fn precisions(rows: &[Row]) {
+    for row in rows.iter().filter(|r| r.case.label.ends_with(BF16)) {
+        let sides: Vec<String> = row
+            .sides
+            .iter()
+            .map(|(kind, s)| {
+                format!(
+                    "{} {}{} (256² product error {})",
+                    kind.name(),
+                    s.precision.as_deref().unwrap_or("?"),
+                    s.api
+                        .as_ref()
+                        .map_or(String::new(), |a| format!(" via {a}")),
+                    s.product_error.map_or("-".into(), |e| format!("{e:.1e}"))
+                )
+            })
+            .collect();
+        println!("{}: {}", row.case.label, sides.join("; "));
+    }
 }
 
 /// `v` with `digits` decimals, or `-`.
@@ -406,23 +489,37 @@ fn ratio(row: &Row, kind: Kind) -> Option<f64> {
         .map(|(a, b)| a / b)
 }
 
-/// The Markdown table: a row per case, GFLOP/s as a share of `ceiling` (when there is one).
-fn table(rows: &[Row], o: &Options, ceiling: f64) {
-    let compiled_head = if o.compile {
-        " torch.compile median s | compiled ratio |"
-    } else {
-        ""
-    };
+/// The extra PyTorch sides that `o` asks for, with their column names.
+fn extra_sides(o: &Options) -> Vec<(Kind, &'static str)> {
+    let mut out = Vec::new();
+    if o.compile {
+        out.push((Kind::Compiled, "torch.compile"));
+    }
+    if o.autocast {
+        out.push((Kind::Autocast, "autocast bf16"));
+    }
+    out
+}
+
+/// The Markdown table: a row per case, GFLOP/s as a share of the ceiling of the row's
+/// precision (`[f32, bf16]`, when there is one).
+fn table(rows: &[Row], o: &Options, ceilings: [f64; 2]) {
+    let extra = extra_sides(o);
+    let heads: String = extra
+        .iter()
+        .map(|(_, name)| format!(" {name} median s | {name} ratio |"))
+        .collect();
     println!(
         "| case | Rust median s | Rust min–max s | PyTorch median s | PyTorch min–max s | ratio |\
-         {compiled_head} Rust GFLOP/s (share of ceiling) | PyTorch GFLOP/s | Rust peak MiB | \
+         {heads} Rust GFLOP/s (share of ceiling) | PyTorch GFLOP/s | Rust peak MiB | \
          PyTorch peak MiB |"
     );
     println!(
         "|---|---:|---:|---:|---:|---:|{}---:|---:|---:|---:|",
-        if o.compile { "---:|---:|" } else { "" }
+        "---:|---:|".repeat(extra.len())
     );
     for row in rows {
+        let ceiling = ceilings[usize::from(row.case.label.ends_with(BF16))];
         // Without the matmul case (`--only`) there is no ceiling to take a share of.
         let share = gflops(row, Kind::Rust).map(|g| {
             if ceiling > 0.0 {
@@ -431,17 +528,18 @@ fn table(rows: &[Row], o: &Options, ceiling: f64) {
                 format!("{g:.1}")
             }
         });
-        let compiled = if o.compile {
-            format!(
-                " {} | {} |",
-                fmt(row.median(Kind::Compiled), 3),
-                fmt(ratio(row, Kind::Compiled), 2)
-            )
-        } else {
-            String::new()
-        };
+        let columns: String = extra
+            .iter()
+            .map(|&(kind, _)| {
+                format!(
+                    " {} | {} |",
+                    fmt(row.median(kind), 3),
+                    fmt(ratio(row, kind), 2)
+                )
+            })
+            .collect();
         println!(
-            "| {} | {} | {} | {} | {} | {} |{compiled} {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} |{columns} {} | {} | {} | {} |",
             row.case.label,
             fmt(row.median(Kind::Rust), 3),
             spread(row, Kind::Rust),
@@ -459,19 +557,35 @@ fn table(rows: &[Row], o: &Options, ceiling: f64) {
 /// The figures derived from several cases: pretraining tokens/s, and per `--dims` the
 /// hypernetwork's share of a step, two workers against one, materialised against adapters.
 fn derived(rows: &[Row], o: &Options) {
-    if let Some(row) = rows.iter().find(|r| r.case.label == PRETRAIN) {
+    let pretraining = rows
+        .iter()
+        .filter(|r| r.case.label.strip_suffix(BF16).unwrap_or(&r.case.label) == PRETRAIN);
+    for row in pretraining {
         let tokens = row.side(Kind::Rust).and_then(|s| s.tokens);
         let per_second = |kind| tokens.zip(row.median(kind)).map(|(n, t)| n / t);
+        let extra: String = extra_sides(o)
+            .iter()
+            .map(|&(kind, name)| format!(", {name} {}", fmt(per_second(kind), 0)))
+            .collect();
         println!(
-            "\npretraining tokens/s: Rust {}, PyTorch eager {}{}",
+            "\n{}: tokens/s Rust {}, PyTorch eager {}{extra}",
+            row.case.label,
             fmt(per_second(Kind::Rust), 0),
             fmt(per_second(Kind::Eager), 0),
-            if o.compile {
-                format!(", torch.compile {}", fmt(per_second(Kind::Compiled), 0))
-            } else {
-                String::new()
-            }
         );
+    }
+    for row in rows.iter().filter(|r| r.case.label.ends_with(BF16)) {
+        let f32_label = row.case.label.strip_suffix(BF16).unwrap_or_default();
+        let f32_time = rows
+            .iter()
+            .find(|r| r.case.label == f32_label)
+            .and_then(|r| r.median(Kind::Rust));
+        if let (Some(bf16), Some(f32_time)) = (row.median(Kind::Rust), f32_time) {
+            println!(
+                "{f32_label}: Rust f32 / bf16 products = {:.2} (above 1: bf16 faster)",
+                f32_time / bf16
+            );
+        }
     }
     for d in &o.dims {
         let median = |label: &str| {
@@ -506,5 +620,32 @@ fn derived(rows: &[Row], o: &Options) {
                 m / a
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_precision_gets_its_rows_and_a_wrong_one_is_refused() {
+        let dims = vec!["small".to_string()];
+        let both = cases_at(&dims, &["f32".into(), "bf16".into()]).unwrap();
+        assert_eq!(both.len(), 2 * cases(&dims).len());
+        let step = both
+            .iter()
+            .find(|c| c.label == "small: hyperpelt train step [bf16 products]")
+            .expect("the bf16 step row");
+        assert_eq!(
+            step.args[step.args.len() - 2..],
+            ["--precision".to_string(), "bf16".to_string()]
+        );
+        let plain = both
+            .iter()
+            .find(|c| c.label == "small: hyperpelt train step")
+            .expect("the f32 step row keeps its label");
+        assert!(!plain.args.contains(&"--precision".to_string()));
+        let err = cases_at(&dims, &["fp8".into()]).err().unwrap().to_string();
+        assert!(err.contains("--precision `fp8`"), "{err}");
     }
 }

@@ -8,6 +8,7 @@
 //!                     linear-batched|linear-folded|output-broadcast|output-folded
 //!              [--dims small|base] [--method hyperpelt|full] [--visual] [--workers N]
 //!              [--iters N] [--warmup N] [--backend auto|flex|wgpu|vulkan|cuda]
+//!              [--precision f32|bf16]
 //! ```
 //!
 //! Shapes are the issue's: batch 8, source 128 tokens, target 8, random weights, dropout 0,
@@ -17,7 +18,10 @@
 //! does; on the CPU each worker gets RAYON_NUM_THREADS / N threads). `pretrain` is one step of `pelt
 //! pretrain` at the bundled model's shapes (`configs/pretrain-t5-mini.json`: d_model 256, 4+4
 //! layers, batch 32 corrupted chunks of 141 tokens, 128 encoder and 29 decoder tokens): full
-//! training, AdamW with weight decay 0.01, global-norm clipping at 1.0.
+//! training, AdamW with weight decay 0.01, global-norm clipping at 1.0. `--precision bf16` rounds
+//! the products' inputs to bf16 (`train.matmul_precision`, docs/precision.md); the output
+//! names the precision the products had and the relative error of a 256² product against f64,
+//! which shows that the kernel changed.
 
 use std::time::Instant;
 
@@ -28,7 +32,10 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use pelt_hyper::{Materialised, Method, PeltConfig, PeltInput, PeltModel, VisualConfig};
 use pelt_t5::{GenerationConfig, T5Config, T5Input};
-use pelt_train::{DataParallel, DeviceSpec, FusedAdamW, MicroBatch, TrainConfig, clip_global_norm};
+use pelt_train::{
+    DataParallel, DeviceSpec, FusedAdamW, MatmulPrecision, MicroBatch, TrainConfig,
+    clip_global_norm,
+};
 use serde_json::json;
 
 const BATCH: usize = 8;
@@ -52,6 +59,7 @@ struct Args {
     iters: usize,
     warmup: usize,
     backend: String,
+    precision: MatmulPrecision,
 }
 
 fn parse_args() -> Result<Args> {
@@ -64,6 +72,7 @@ fn parse_args() -> Result<Args> {
         iters: 3,
         warmup: 1,
         backend: "flex".into(),
+        precision: MatmulPrecision::F32,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -84,6 +93,11 @@ fn parse_args() -> Result<Args> {
             "--iters" => args.iters = value()?.parse().context("--iters")?,
             "--warmup" => args.warmup = value()?.parse().context("--warmup")?,
             "--backend" => args.backend = value()?,
+            "--precision" => {
+                let name = value()?;
+                args.precision = serde_json::from_value(json!(name))
+                    .map_err(|_| anyhow::anyhow!("--precision `{name}`: expected f32 or bf16"))?;
+            }
             // `cargo bench` and test harnesses pass this; nothing to do.
             "--bench" => {}
             other => bail!("unknown argument `{other}`"),
@@ -415,9 +429,35 @@ fn generate(args: &Args, device: &Device, config: &T5Config) -> Result<Timings> 
     Ok((times, None))
 }
 
+/// The relative error of a 256² product of uniform entries against f64: about 2^-24 · 16 with
+/// f32 inputs, about 2^-8 with bf16 ones.
+fn product_error(device: &Device) -> Result<f64> {
+    let n = 256;
+    let operand = || Tensor::<2>::random([n, n], Distribution::Uniform(-1.0, 1.0), device);
+    let (x, y) = (operand(), operand());
+    let values = |t: Tensor<2>| t.into_data().try_to_vec::<f32>();
+    let (a, b) = (values(x.clone())?, values(y.clone())?);
+    let got = values(x.matmul(y))?;
+    let (mut worst, mut scale) = (0f64, 0f64);
+    for i in 0..n {
+        for j in 0..n {
+            let (mut exact, mut magnitude) = (0f64, 0f64);
+            for k in 0..n {
+                let term = f64::from(a[i * n + k]) * f64::from(b[k * n + j]);
+                exact += term;
+                magnitude += term.abs();
+            }
+            worst = worst.max((f64::from(got[i * n + j]) - exact).abs());
+            scale = scale.max(magnitude);
+        }
+    }
+    Ok(worst / scale)
+}
+
 fn main() -> Result<()> {
     let args = parse_args()?;
     let device = pelt_train::backend::device(&args.backend)?;
+    let precision = args.precision.apply(&device);
     let config = t5_config(&args.dims)?;
     let Some((_, case)) = CASES.iter().find(|(name, _)| *name == args.case) else {
         let names: Vec<&str> = CASES.iter().map(|(name, _)| *name).collect();
@@ -440,6 +480,8 @@ fn main() -> Result<()> {
             // Corpus tokens per pretraining step (what tokens/s counts, as `pelt pretrain`).
             "tokens": (args.case == "pretrain").then_some(PRETRAIN_BATCH * PRETRAIN_CHUNK),
             "threads": std::env::var("RAYON_NUM_THREADS").ok(),
+            "precision": precision,
+            "product_error": product_error(&device)?,
         })
     );
     Ok(())

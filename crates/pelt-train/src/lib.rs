@@ -37,6 +37,7 @@ pub use resolve::backend::{DeviceKind, DeviceSpec};
 pub use resolve::config::{Backbone, PRETRAIN_TASK, PretrainConfig, RunConfig, TaskSource};
 pub use resolve::data_source::{DataRoot, DataSource};
 pub use resolve::hub_id::DatasetId;
+pub use resolve::precision::MatmulPrecision;
 pub use resolve::setup::{Data, build_model, image_features, load_data, load_trained};
 pub use resolve::train_config::TrainConfig;
 pub use run::pretrain::{

@@ -50,6 +50,10 @@ pub struct Report {
     /// Fraction of the training time spent preparing batches rather than in the model.
     #[serde(default)]
     pub data_share: f64,
+    /// The inputs of the CPU backend's products, as the run had them (`train.matmul_precision`
+    /// after any fallback; absent in earlier reports: f32).
+    #[serde(default)]
+    pub matmul_precision: crate::MatmulPrecision,
     /// Per-task results.
     pub tasks: Vec<TaskReport>,
 }

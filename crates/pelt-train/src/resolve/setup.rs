@@ -286,8 +286,12 @@ pub fn image_features(
 }
 
 /// A finished (or interrupted) run's configuration and best model on `device`; no data is read.
+/// Its `train.matmul_precision` becomes the products' ([`MatmulPrecision::apply`]).
+///
+/// [`MatmulPrecision::apply`]: crate::MatmulPrecision::apply
 pub fn load_trained(run: &Path, device: &Device) -> Result<(RunConfig, PeltModel), TrainError> {
     let config = RunConfig::from_file(RunDir::new(run).config())?;
+    config.train.matmul_precision.apply(device);
     let model = trained_model(&config, run, device)?;
     Ok((config, model))
 }

@@ -9,6 +9,7 @@ use crate::parallel::transport::Transport;
 use crate::report::selection::Selection;
 use crate::resolve::backend::DeviceSpec;
 use crate::resolve::config::config_error;
+use crate::resolve::precision::MatmulPrecision;
 
 /// The optimisation and evaluation schedule (docs/method.md §6).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -86,6 +87,9 @@ pub struct TrainConfig {
     /// (docs/train.md, "Several devices"). It must exceed the slowest worker's pass, kernel
     /// compilation on first use included.
     pub collective_timeout_secs: u64,
+    /// The inputs of the CPU backend's matrix products: `f32`, or `bf16` (rounded, summed in
+    /// f32; docs/precision.md), for training, pretraining and evaluation alike.
+    pub matmul_precision: MatmulPrecision,
 }
 
 impl TrainConfig {
@@ -172,6 +176,7 @@ impl Default for TrainConfig {
             devices: Vec::new(),
             transport: Transport::Gather,
             collective_timeout_secs: 1800,
+            matmul_precision: MatmulPrecision::F32,
         }
     }
 }

@@ -58,6 +58,10 @@ pub struct PretrainReport {
     pub train_seconds: f64,
     /// Parameters of the model.
     pub parameters: usize,
+    /// The inputs of the CPU backend's products, as the run had them (`train.matmul_precision`
+    /// after any fallback; absent in earlier reports: f32).
+    #[serde(default)]
+    pub matmul_precision: crate::MatmulPrecision,
     /// Where the model was written.
     pub model: PathBuf,
     /// Hex SHA-256 of the exported `model/model.safetensors`, so that a copy of the weights can
@@ -386,6 +390,7 @@ pub fn pretrain(
     let tokenizer = T5Tokenizer::from_file(&tokenizer_json)?;
     let run = RunDir::new(run);
     crate::run::resume::prepare(&run, config, resume)?;
+    config.train.matmul_precision.apply(device);
     let mut objective = objective(config, p, &tokenizer)?;
     let autodiff = device.clone().autodiff();
     let t5 = backbone(config, &autodiff)?;
@@ -429,6 +434,7 @@ pub fn pretrain(
             / state.train_seconds.max(1e-9),
         train_seconds: state.train_seconds,
         parameters: best.param_counts().backbone,
+        matmul_precision: crate::MatmulPrecision::in_effect(),
         model: out,
         weights_sha256,
     };

@@ -113,6 +113,7 @@ pub fn train(
     }
     let run = RunDir::new(run);
     crate::run::resume::prepare(&run, config, resume)?;
+    config.train.matmul_precision.apply(device);
     // The model first: it resolves every model path or id (and the tasks' names), so a wrong
     // or unreachable one fails before the CLIP features of the data are computed.
     let autodiff = device.clone().autodiff();
@@ -522,6 +523,7 @@ pub fn final_report(
         backbone_params: counts.backbone,
         examples_per_second: state.examples as f64 / state.train_seconds.max(1e-9),
         data_share: state.data_seconds / state.train_seconds.max(1e-9),
+        matmul_precision: crate::MatmulPrecision::in_effect(),
         tasks,
     };
     report.write(run)?;

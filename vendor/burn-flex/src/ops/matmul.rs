@@ -307,6 +307,29 @@ unsafe fn gemm_call<T: GemmScalar>(
     rhs_rs: isize,
     parallelism: gemm::Parallelism,
 ) {
+    // hyperpelt-rs patch: f32 products with bf16 inputs when switched on (`bf16_products`).
+    if T::dtype() == DType::F32 && out_cs == 1 && super::bf16_products::bf16_products() {
+        let operand = |ptr: *const T, rs, cs| super::bf16_products::Strided {
+            ptr: ptr.cast(),
+            rs,
+            cs,
+        };
+        // SAFETY: T is f32; the operands and output are gemm's, with the same extents; the
+        // switch is on only where the CPU has the instructions.
+        unsafe {
+            super::bf16_products::product(
+                m,
+                n,
+                k,
+                out.cast(),
+                out_rs,
+                operand(lhs, lhs_rs, lhs_cs),
+                operand(rhs, rhs_rs, rhs_cs),
+                !matches!(parallelism, gemm::Parallelism::None),
+            )
+        };
+        return;
+    }
     unsafe {
         gemm::gemm(
             m,

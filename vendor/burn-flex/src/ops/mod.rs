@@ -110,6 +110,7 @@ pub mod grid_sample;
 mod int;
 pub mod interpolate;
 pub mod mask;
+pub mod bf16_products;
 mod few_rows;
 pub mod matmul;
 mod module;
