@@ -247,11 +247,18 @@ fn method_row(out: &mut String, method: &str, s: &Summary, keys: &[String], rate
 
 /// The learning rates each method's first seed tried, with their validation scores.
 fn rates(out: &mut String, methods: &[(String, Summary)]) {
+    let fixed = methods
+        .iter()
+        .any(|(_, s)| s.rates.is_empty() && s.chosen.is_some());
     let _ = writeln!(
         out,
         "\nLearning rates: each method's first-seed run at every rate; the rate with the best \
-         validation score (of the model each run kept) trains the other seeds. A rate fixed by \
-         --rate was chosen outside this table and trains every seed.\n"
+         validation score (of the model each run kept) trains the other seeds.{}\n",
+        if fixed {
+            " A rate fixed by --rate was chosen outside this table and trains every seed."
+        } else {
+            ""
+        }
     );
     let _ = writeln!(out, "| method | rate: best validation score (first seed) |");
     let _ = writeln!(out, "|---|---|");
@@ -425,6 +432,7 @@ mod tests {
             text.contains("| full | 5e-4: 61.50, 2e-3: 40.25 |"),
             "{text}"
         );
+        assert!(!text.contains("fixed by --rate"), "{text}");
     }
 
     #[test]
@@ -440,6 +448,10 @@ mod tests {
         let text = table(&[("adapters".into(), s)], &[1], "cargo xtask compare");
         assert!(
             text.contains("| adapters | 2e-3, fixed by --rate (none tried here) |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("A rate fixed by --rate was chosen outside"),
             "{text}"
         );
         assert_eq!(
