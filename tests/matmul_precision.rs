@@ -36,8 +36,7 @@ fn a_bf16_run_has_bf16_products_and_its_own_trajectory() {
         assert_eq!(bf16_report.matmul_precision, MatmulPrecision::F32);
         assert!(read(&a.join("log.jsonl")) == read(&b.join("log.jsonl")));
     }
-    let report: serde_json::Value =
-        serde_json::from_slice(&read(&b.join("report.json"))).unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&read(&b.join("report.json"))).unwrap();
     assert_eq!(
         report["matmul_precision"],
         if supported { "bf16" } else { "f32" }

@@ -16,7 +16,9 @@ use sha2::{Digest, Sha256};
 
 /// `models/NAME`.
 fn bundled(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../models")
+        .join(name)
 }
 
 /// Ids up to and including the first `</s>` (Hugging Face pads finished rows afterwards).
