@@ -406,15 +406,20 @@ mod tests {
         assert!(!text.contains("learning rate"), "{text}");
     }
 
-    #[test]
-    fn chosen_rates_are_named_with_their_validation_scores() {
+    /// The summary of one run of one task: validation 62, test 60, baseline 50.
+    fn one_task_summary() -> Summary {
         let report = serde_json::json!({"trainable": 10, "backbone_params": 1000,
             "examples_per_second": 4.0,
             "tasks": [{"task": "t", "primary": "accuracy",
                        "validation": [{"metric": "accuracy", "value": 62.0}],
                        "test": [{"metric": "accuracy", "value": 60.0}],
                        "baseline": [{"metric": "accuracy", "value": 50.0}]}]});
-        let mut s = summarise(&[report]).unwrap();
+        summarise(&[report]).unwrap()
+    }
+
+    #[test]
+    fn chosen_rates_are_named_with_their_validation_scores() {
+        let mut s = one_task_summary();
         s.rates = vec![("5e-4".into(), 61.5), ("2e-3".into(), 40.25)];
         s.chosen = Some("5e-4".into());
         let text = table(&[("full".into(), s)], &[1], "cargo xtask compare");
@@ -437,13 +442,7 @@ mod tests {
 
     #[test]
     fn a_fixed_rate_is_named_as_fixed_and_parsed_strictly() {
-        let report = serde_json::json!({"trainable": 10, "backbone_params": 1000,
-            "examples_per_second": 4.0,
-            "tasks": [{"task": "t", "primary": "accuracy",
-                       "validation": [{"metric": "accuracy", "value": 62.0}],
-                       "test": [{"metric": "accuracy", "value": 60.0}],
-                       "baseline": [{"metric": "accuracy", "value": 50.0}]}]});
-        let mut s = summarise(&[report]).unwrap();
+        let mut s = one_task_summary();
         s.chosen = Some("2e-3".into());
         let text = table(&[("adapters".into(), s)], &[1], "cargo xtask compare");
         assert!(
