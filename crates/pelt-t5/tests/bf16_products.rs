@@ -6,12 +6,14 @@
 //! so with them every product and sum is exact and the result must equal the textbook loop bit
 //! for bit: the kernel multiplies the right elements. `1 + 2^-10` is not a bf16 (8 significant
 //! bits): rounded, it is 1, so a product with it shows whether the inputs were rounded (bf16
-//! products) or not (f32). The switch is process-wide, so this file holds one test.
+//! products) or not (f32). The switch is process-wide, so this file holds one test, which runs
+//! every kernel this CPU has (AVX512-BF16's `vdpbf16ps`; AMX tiles where the CPU has them).
 
 #![allow(clippy::unwrap_used)]
 
 use burn::backend::flex::ops::bf16_products::{
-    bf16_products, bf16_products_supported, set_bf16_products,
+    Bf16Kernel, bf16_kernel, bf16_kernel_supported, bf16_products, bf16_products_supported,
+    set_bf16_kernel, set_bf16_products,
 };
 use burn::prelude::*;
 use burn::tensor::TensorData;
@@ -47,17 +49,47 @@ fn bf16_products_round_the_inputs_and_nothing_else() {
         eprintln!("this CPU has no AVX512-BF16: checked that the switch refuses it, nothing more");
         return;
     }
+    // The switch picks the fastest kernel: AMX where the CPU (and Linux) allow it.
+    assert!(set_bf16_products(true) && bf16_products());
+    let best = match bf16_kernel_supported(Bf16Kernel::Amx) {
+        true => Bf16Kernel::Amx,
+        false => Bf16Kernel::Avx512Bf16,
+    };
+    assert_eq!(bf16_kernel(), Some(best));
+    for kernel in [Bf16Kernel::Avx512Bf16, Bf16Kernel::Amx] {
+        if !bf16_kernel_supported(kernel) {
+            assert!(!set_bf16_kernel(kernel), "{kernel:?} refused");
+            eprintln!("this CPU has no {kernel:?}: checked that the switch refuses it");
+            continue;
+        }
+        assert!(set_bf16_kernel(kernel) && bf16_kernel() == Some(kernel));
+        products_round_the_inputs_and_nothing_else(kernel);
+    }
+
+    // Switched off, the same products keep 1 + 2^-10.
+    assert!(set_bf16_products(false) && !bf16_products());
+    let (k, off, device) = (64, 1.0 + 2f32.powi(-10), Device::default());
+    let x = Tensor::<2>::from_data(TensorData::new(vec![off; k], [1, k]), &device);
+    let ones = Tensor::<2>::from_data(TensorData::new(vec![1.0f32; k], [k, 1]), &device);
+    let f32_sum = values(x.matmul(ones))[0];
+    assert!(
+        (f32_sum - k as f32 * off).abs() < 1e-5,
+        "f32 products: {f32_sum}"
+    );
+}
+
+/// The checks of [`bf16_products_round_the_inputs_and_nothing_else`] with `kernel` switched on.
+fn products_round_the_inputs_and_nothing_else(kernel: Bf16Kernel) {
     let device = Device::default();
     let tensor =
         |v: Vec<f32>, shape: [usize; 2]| Tensor::<2>::from_data(TensorData::new(v, shape), &device);
-    assert!(set_bf16_products(true) && bf16_products());
 
     // Exact inputs, edges of every tile and block (m, n, k not multiples of 8, 32, 512).
     let (m, k, n) = (77, 515, 45);
     let (a, b) = (small_ints(m * k, 3), small_ints(k * n, 5));
     let want = reference(&a, &b, m, k, n);
     let got = values(tensor(a.clone(), [m, k]).matmul(tensor(b.clone(), [k, n])));
-    assert_eq!(got, want, "2-D");
+    assert_eq!(got, want, "{kernel:?}: 2-D");
     // The same operands stored transposed and read through transposed views.
     let at = values(tensor(a.clone(), [m, k]).transpose());
     let bt = values(tensor(b.clone(), [k, n]).transpose());
@@ -66,7 +98,7 @@ fn bf16_products_round_the_inputs_and_nothing_else() {
             .transpose()
             .matmul(tensor(bt, [n, k]).transpose()),
     );
-    assert_eq!(got, want, "transposed views");
+    assert_eq!(got, want, "{kernel:?}: transposed views");
     // An offset view: rows 1.. of a taller left operand.
     let taller = [vec![9.0; k], a.clone()].concat();
     let got = values(
@@ -74,14 +106,18 @@ fn bf16_products_round_the_inputs_and_nothing_else() {
             .slice([1..m + 1, 0..k])
             .matmul(tensor(b.clone(), [k, n])),
     );
-    assert_eq!(got, want, "offset view");
+    assert_eq!(got, want, "{kernel:?}: offset view");
     // Batched, the right operand broadcast over the batch.
     let batch = Tensor::<3>::from_data(
         TensorData::new([a.clone(), a.clone()].concat(), [2, m, k]),
         &device,
     );
     let got = values(batch.matmul(tensor(b.clone(), [k, n]).unsqueeze::<3>()));
-    assert_eq!(got, [want.clone(), want].concat(), "batched with broadcast");
+    assert_eq!(
+        got,
+        [want.clone(), want].concat(),
+        "{kernel:?}: batched with broadcast"
+    );
 
     // Inputs that bf16 rounds: 1 + 2^-10 becomes 1. Forward: a row of k of them times ones.
     let k = 64;
@@ -91,7 +127,7 @@ fn bf16_products_round_the_inputs_and_nothing_else() {
     assert_eq!(
         product(&x, &ones),
         k as f32,
-        "bf16 products round 1 + 2^-10 to 1"
+        "{kernel:?}: bf16 products round 1 + 2^-10 to 1"
     );
     // Backward: d(sum(w · y))/dw = 1 · yᵀ, itself a product, with y = 1 + 2^-10 again.
     let autodiff = device.clone().autodiff();
@@ -102,15 +138,7 @@ fn bf16_products_round_the_inputs_and_nothing_else() {
     let grad = values(w.grad(&grads).unwrap());
     assert!(
         grad.iter().all(|&g| g == 3.0),
-        "backward products round too: {:?}",
+        "{kernel:?}: backward products round too: {:?}",
         &grad[..4]
-    );
-
-    // Switched off, the same products keep 1 + 2^-10.
-    assert!(set_bf16_products(false) && !bf16_products());
-    let f32_sum = product(&x, &ones);
-    assert!(
-        (f32_sum - k as f32 * off).abs() < 1e-5,
-        "f32 products: {f32_sum}"
     );
 }

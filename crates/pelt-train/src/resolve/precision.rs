@@ -11,9 +11,9 @@ pub enum MatmulPrecision {
     /// f32 inputs (`gemm`'s f32 kernels).
     #[default]
     F32,
-    /// Inputs rounded to bf16 (round to nearest even), products summed in f32 by AVX512-BF16's
-    /// `vdpbf16ps`: forward and backward products of training, pretraining and evaluation on
-    /// the CPU backend. Elsewhere (another backend, a CPU without AVX512-BF16) the products stay
+    /// Inputs rounded to bf16 (round to nearest even), products summed in f32 by AMX tiles
+    /// (`tdpbf16ps`) where the CPU has them, else by AVX512-BF16's `vdpbf16ps`: forward and
+    /// backward products of training, pretraining and evaluation on the CPU backend. Elsewhere (another backend, a CPU without AVX512-BF16) the products stay
     /// f32, with a warning.
     Bf16,
 }
@@ -24,7 +24,13 @@ impl MatmulPrecision {
     /// had there. A process-wide setting of the CPU backend: the last call wins.
     pub fn apply(self, device: &Device) -> Self {
         match self.reason_unavailable(device) {
-            None => self,
+            None => {
+                #[cfg(feature = "flex")]
+                if let Some(kernel) = burn::backend::flex::ops::bf16_products::bf16_kernel() {
+                    tracing::info!("matrix products: bf16 inputs, {} kernel", kernel.name());
+                }
+                self
+            }
             Some(reason) => {
                 tracing::warn!(
                     "warning: train.matmul_precision `bf16`: {reason}; the products stay f32"
