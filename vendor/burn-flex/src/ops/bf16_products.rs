@@ -167,7 +167,7 @@ unsafe fn pack<const W: usize>(
     rows: usize,
 ) -> Vec<u32> {
     let k2 = k.div_ceil(2);
-    debug_assert!(pairs >= k2 && rows >= lines && rows % W == 0);
+    debug_assert!(pairs >= k2 && rows >= lines && rows.is_multiple_of(W));
     let mut out = vec![0u32; rows * pairs];
     let at = |l: usize, p: usize| ((l / W) * pairs + p) * W + l % W;
     // Lanes done 16 at a time: `(lines, pairs)` from the origin when contiguous along k
@@ -196,6 +196,13 @@ struct Out(*mut f32);
 // SAFETY: blocks write disjoint rows (see `product`).
 unsafe impl Send for Out {}
 unsafe impl Sync for Out {}
+
+impl Out {
+    /// The pointer (a method, so that closures capture the whole `Out`, which is `Sync`).
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
 
 /// `dst[m, n] = lhs[m, k] · rhs[k, n]` with bf16-rounded inputs and f32 accumulation, by the
 /// kernel switched on ([`bf16_kernel`]); `dst` rows are `dst_rs` apart, its columns
@@ -278,7 +285,6 @@ unsafe fn vector_product(
     let block = |bi: usize| {
         let i0 = bi * MC;
         let rows = MC.min(m - i0);
-        let out = out;
         for p0 in (0..k2.max(1)).step_by(KC) {
             let kc = KC.min(k2 - p0.min(k2));
             for jp in 0..n.div_ceil(NR) {
@@ -290,7 +296,7 @@ unsafe fn vector_product(
                     // SAFETY: the panels hold `kc` pairs from `p0`; the tile's rows
                     // `i0 + r0 ..` and columns `jp·NR ..` lie inside `dst`.
                     unsafe {
-                        let c = out.0.offset((i0 + r0) as isize * dst_rs).add(jp * NR);
+                        let c = out.get().offset((i0 + r0) as isize * dst_rs).add(jp * NR);
                         x86::tile(a, b, kc, c, dst_rs, MR.min(rows - r0), cols, p0 > 0);
                     }
                 }
@@ -304,12 +310,13 @@ unsafe fn vector_product(
 mod x86 {
     use super::{MR, NR, Strided};
     use core::arch::x86_64::*;
+    use core::mem::transmute;
 
     /// `lo` and `hi` rounded to bf16 (`vcvtne2ps2bf16`): the 16 of `lo` in the low half.
     #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
     fn round(lo: __m512, hi: __m512) -> __m512i {
         // SAFETY: both are 512-bit vectors.
-        unsafe { core::mem::transmute(_mm512_cvtne2ps_pbh(hi, lo)) }
+        unsafe { transmute::<__m512bh, __m512i>(_mm512_cvtne2ps_pbh(hi, lo)) }
     }
 
     /// A 16 × 16 matrix of 32-bit lanes transposed: lane `j` of row `i` becomes lane `i` of
@@ -364,7 +371,7 @@ mod x86 {
         let at = |l: usize, p: usize| ((l / W) * pairs + p) * W + l % W;
         // Row-major pairs hold 16 pairs of a line side by side; panels of 16k lines hold 16
         // lines of a pair side by side (from a line that is a multiple of 16).
-        let (pairs_adjacent, lines_adjacent) = (W == 1, W % 16 == 0);
+        let (pairs_adjacent, lines_adjacent) = (W == 1, W.is_multiple_of(16));
         // Stores the 16 lanes of `v` at lines `l ..` of pair `p` (`along_lines`) or pairs
         // `p ..` of line `l`: as one vector where they are adjacent in the packing.
         let mut put = |v: __m512i, l: usize, p: usize, along_lines: bool| {
@@ -477,13 +484,18 @@ mod x86 {
                     _mm512_loadu_si512(at.add(16).cast()),
                 )
             };
-            let (b0, b1): (__m512bh, __m512bh) =
-                unsafe { (core::mem::transmute(b0), core::mem::transmute(b1)) };
+            let (b0, b1): (__m512bh, __m512bh) = unsafe {
+                (
+                    transmute::<__m512i, __m512bh>(b0),
+                    transmute::<__m512i, __m512bh>(b1),
+                )
+            };
             // SAFETY: `p · MR + MR <= a.len()`, checked above.
             let pairs = unsafe { a.as_ptr().add(p * MR) };
             for (r, acc) in acc.iter_mut().enumerate() {
-                let x: __m512bh =
-                    unsafe { core::mem::transmute(_mm512_set1_epi32(*pairs.add(r) as i32)) };
+                let x: __m512bh = unsafe {
+                    transmute::<__m512i, __m512bh>(_mm512_set1_epi32(*pairs.add(r) as i32))
+                };
                 acc[0] = _mm512_dpbf16_ps(acc[0], x, b0);
                 acc[1] = _mm512_dpbf16_ps(acc[1], x, b1);
             }
@@ -637,7 +649,6 @@ mod amx {
         };
         let col_tasks = n.div_ceil(TASK_COLS);
         let task = |t: usize| {
-            let out = out;
             let (i0, j0) = ((t / col_tasks) * TASK_ROWS, (t % col_tasks) * TASK_COLS);
             let config = TileConfig::new();
             // SAFETY: a valid palette-1 configuration of this thread's tiles.
@@ -647,7 +658,7 @@ mod amx {
                 for i in (i0..m.min(i0 + TASK_ROWS)).step_by(BLOCK) {
                     let (rows, cols) = (BLOCK.min(m - i), BLOCK.min(n - j));
                     // SAFETY: row `i`, column `j` of `dst`, whose rows this task owns.
-                    let at = unsafe { out.0.offset(i as isize * dst_rs).add(j) };
+                    let at = unsafe { out.get().offset(i as isize * dst_rs).add(j) };
                     // A whole block goes straight to `dst`; an edge block through `sums`.
                     let (to, stride) = match rows == BLOCK && cols == BLOCK && dst_rs > 0 {
                         true => (at, dst_rs as usize),
