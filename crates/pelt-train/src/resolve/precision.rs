@@ -13,8 +13,8 @@ pub enum MatmulPrecision {
     F32,
     /// Inputs rounded to bf16 (round to nearest even), products summed in f32 by AMX tiles
     /// (`tdpbf16ps`) where the CPU has them, else by AVX512-BF16's `vdpbf16ps`: forward and
-    /// backward products of training, pretraining and evaluation on the CPU backend. Elsewhere (another backend, a CPU without AVX512-BF16) the products stay
-    /// f32, with a warning.
+    /// backward products of training, pretraining and evaluation on the CPU backend. Elsewhere
+    /// (another backend, a CPU without AVX512-BF16) the products stay f32, with a warning.
     Bf16,
 }
 
