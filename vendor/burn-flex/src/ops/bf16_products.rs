@@ -170,9 +170,9 @@ unsafe fn pack<const W: usize>(
     debug_assert!(pairs >= k2 && rows >= lines && rows.is_multiple_of(W));
     let mut out = vec![0u32; rows * pairs];
     let at = |l: usize, p: usize| ((l / W) * pairs + p) * W + l % W;
-    // Lanes done 16 at a time: `(lines, pairs)` from the origin when contiguous along k
-    // (every line, the first `pairs` pairs), or along lines (the first `lines` lines, every
-    // pair with both halves inside `k`).
+    // Lanes done 16 at a time, as `(lines_done, pairs_done)` from the origin: when contiguous
+    // along k, every line and the first whole runs of 16 pairs; along lines, the first whole
+    // runs of 16 lines and the pairs with both halves inside `k`.
     let (lines_done, pairs_done) = unsafe { x86::pack_runs::<W>(op, lines, k, pairs, &mut out) };
     // The rest lane by lane: pairs from `pairs_done` of the first `lines_done` lines, every
     // pair of the lines after.
@@ -190,10 +190,11 @@ unsafe fn pack<const W: usize>(
     out
 }
 
-/// A raw output pointer that row blocks share; each block writes only its own rows.
+/// A raw output pointer that the parallel blocks share; each writes only its own part of the
+/// output (rows in the vector kernel, rows × columns in the AMX kernel).
 #[derive(Clone, Copy)]
 struct Out(*mut f32);
-// SAFETY: blocks write disjoint rows (see `product`).
+// SAFETY: blocks write disjoint parts of the output (see the two kernels).
 unsafe impl Send for Out {}
 unsafe impl Sync for Out {}
 
