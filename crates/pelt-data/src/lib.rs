@@ -18,6 +18,7 @@
 
 mod batch;
 mod batcher;
+mod class_targets;
 mod error;
 mod features;
 mod few_shot;
@@ -41,6 +42,7 @@ mod tokens;
 
 pub use batch::{Batch, TruncationStats, VisualInput};
 pub use batcher::{Batcher, BatcherConfig, Row};
+pub use class_targets::ClassTargets;
 pub use error::{DataError, Result};
 pub use features::FeatureCache;
 pub use few_shot::few_shot;

@@ -3,9 +3,11 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
+use crate::class_targets::ClassTargets;
 use crate::error::{DataError, Result};
 use crate::image::ImageRef;
 use crate::layout::Layout;
+use crate::metrics::{Score, evaluate};
 use crate::reader::Reading;
 use crate::record::Example;
 use crate::skipped::ReadReport;
@@ -21,6 +23,8 @@ pub struct LoadOptions {
     pub skip_malformed: bool,
     /// Check that every referenced image file exists.
     pub check_images: bool,
+    /// The target text of a classification task: class index (the spec's) or class name.
+    pub targets: ClassTargets,
 }
 
 impl Default for LoadOptions {
@@ -29,6 +33,7 @@ impl Default for LoadOptions {
             seed: 42,
             skip_malformed: false,
             check_images: true,
+            targets: ClassTargets::Index,
         }
     }
 }
@@ -48,6 +53,43 @@ pub struct TaskData {
     pub test: Vec<Example>,
     /// What reading skipped, over all files.
     pub report: ReadReport,
+    /// How the examples' class targets are written.
+    pub targets: ClassTargets,
+}
+
+impl TaskData {
+    /// Every metric of the task for `predictions[i]` (decoded text) against `examples[i]`
+    /// (examples of this task), ×100, in the task's order: class names are read back to the
+    /// indices the metrics expect first.
+    pub fn evaluate<P: AsRef<str>>(
+        &self,
+        predictions: &[P],
+        examples: &[Example],
+    ) -> Result<Vec<Score>> {
+        if self.targets.is_index() {
+            return evaluate(self.task, predictions, examples);
+        }
+        let read = |text: &str| self.targets.read(self.task, text);
+        let predictions = predictions
+            .iter()
+            .map(|p| read(p.as_ref()))
+            .collect::<Result<Vec<_>>>()?;
+        let examples = examples
+            .iter()
+            .map(|e| {
+                Ok(Example {
+                    target: read(&e.target)?,
+                    references: e
+                        .references
+                        .iter()
+                        .map(|r| read(r))
+                        .collect::<Result<_>>()?,
+                    ..e.clone()
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        evaluate(self.task, &predictions, &examples)
+    }
 }
 
 /// The first of the task's layouts whose files for `split` exist under `root`.
@@ -147,7 +189,7 @@ pub fn load_task(task: &'static TaskSpec, root: &Path, options: &LoadOptions) ->
         Ok(examples)
     };
     let train = read("train")?;
-    let (train, validation, test) = match task.split {
+    let (mut train, mut validation, mut test) = match task.split {
         SplitPolicy::HalveValidation { validation } => {
             let (validation, test) = halve_validation(read(validation)?, options.seed);
             (train, validation, test)
@@ -166,6 +208,9 @@ pub fn load_task(task: &'static TaskSpec, root: &Path, options: &LoadOptions) ->
             });
         }
     }
+    for split in [&mut train, &mut validation, &mut test] {
+        options.targets.write(task, split)?;
+    }
     Ok(TaskData {
         task,
         root: root.to_path_buf(),
@@ -173,5 +218,6 @@ pub fn load_task(task: &'static TaskSpec, root: &Path, options: &LoadOptions) ->
         validation,
         test,
         report,
+        targets: options.targets,
     })
 }

@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use pelt_data::{
-    DataError, Example, LoadOptions, ReadReport, Result, TaskData, load_task, read_split, task,
+    ClassTargets, DataError, Example, LoadOptions, ReadReport, Result, TaskData, load_task,
+    read_split, task,
 };
 
 fn datasets() -> PathBuf {
@@ -75,6 +76,57 @@ fn uncertainty_reads_the_layout_of_its_build_script() {
     assert_eq!(data.train[0].target, "0");
     assert_eq!(data.train[1].source, "sentence: Some say \"it may\".");
     assert_eq!(data.train[1].target, "1");
+}
+
+/// Class names as targets: the same splits in the same order with names for digits, and every
+/// metric reads what it reads on digits (pd-next reports F1 and accuracy).
+#[test]
+fn class_names_as_targets_keep_splits_and_scores() {
+    let dir = datasets().join("text/pd-next");
+    let names = LoadOptions {
+        targets: ClassTargets::Names,
+        ..Default::default()
+    };
+    let (index, words) = (
+        load("pd-next", &dir).unwrap(),
+        load_task(task("pd-next").unwrap(), &dir, &names).unwrap(),
+    );
+    assert_eq!(words.targets, ClassTargets::Names);
+    for (a, b) in index.test.iter().zip(&words.test) {
+        assert_eq!((&a.id, &a.source), (&b.id, &b.source));
+        let name = if a.target == "1" { "next" } else { "not_next" };
+        assert_eq!(
+            (b.target.as_str(), &b.references),
+            (name, &vec![name.to_owned()])
+        );
+    }
+    // A model that is right on the first half and answers the other class on the second.
+    let half = index.test.len() / 2;
+    let flip = |e: &Example, i: usize, one: &str, zero: &str| -> String {
+        let is_one = e.target == "1" || e.target == "next";
+        if is_one == (i < half) { one } else { zero }.to_owned()
+    };
+    let by_index: Vec<String> = index
+        .test
+        .iter()
+        .enumerate()
+        .map(|(i, e)| flip(e, i, "1", "0"))
+        .collect();
+    let by_name: Vec<String> = words
+        .test
+        .iter()
+        .enumerate()
+        .map(|(i, e)| flip(e, i, "next", "not_next"))
+        .collect();
+    let (a, b) = (
+        index.evaluate(&by_index, &index.test).unwrap(),
+        words.evaluate(&by_name, &words.test).unwrap(),
+    );
+    assert_eq!(a, b);
+    assert!(a.iter().all(|s| s.value > 0.0 && s.value < 100.0), "{a:?}");
+    // Digits from a names-trained model are not classes: every answer is wrong.
+    let digits = words.evaluate(&by_index, &words.test).unwrap();
+    assert!(digits.iter().all(|s| s.value == 0.0), "{digits:?}");
 }
 
 #[test]

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use burn::prelude::*;
-use pelt_data::metrics::{Score, evaluate};
+use pelt_data::metrics::Score;
 use pelt_data::{Batcher, Example, Metric, TaskData};
 use pelt_hyper::PeltModel;
 use pelt_t5::{GenerationConfig, T5Tokenizer};
@@ -80,7 +80,7 @@ impl Evaluator<'_> {
             examples
         };
         let predictions = self.predict(model, index, data, examples)?;
-        Ok(values(evaluate(data.task, &predictions, examples)?))
+        Ok(values(data.evaluate(&predictions, examples)?))
     }
 
     /// Every task of the mixture `tasks` on the examples `split` takes from it (all of them),
@@ -120,5 +120,5 @@ pub fn majority_baseline(
         .max_by_key(|(target, n)| (**n, std::cmp::Reverse(**target)))
         .map_or("", |(target, _)| *target);
     let predictions = vec![majority; examples.len()];
-    Ok(values(evaluate(data.task, &predictions, examples)?))
+    Ok(values(data.evaluate(&predictions, examples)?))
 }

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use pelt_data::ClassTargets;
 use pelt_hyper::PeltConfig;
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +32,11 @@ pub struct TaskSource {
     /// Its data: a directory, relative to [`RunConfig::data`], or a hub data set id
     /// (`hf:nyu-mll/glue/rte`); [`RunConfig::task_data`] joins the two.
     pub dir: DataSource,
+    /// A classification task's target text: `"index"` (the spec's `"0"`, `"1"`, the default)
+    /// or `"names"` (the class names, `"certain"`, `"uncertain"`; docs/data.md, "Target
+    /// words"). `--set tasks.0.targets=names` sets it for the first task.
+    #[serde(default)]
+    pub targets: ClassTargets,
 }
 
 /// T5 span-corruption pretraining of the whole backbone (docs/pretrain.md): the run's data
@@ -218,7 +224,8 @@ impl RunConfig {
         Ok(())
     }
 
-    /// Applies `key=value` overrides of `train.*` and `pelt.*` fields (`train.steps=50`).
+    /// Applies a `key=value` override of any field (`train.steps=50`); a number picks an element
+    /// of a list (`tasks.0.targets=names`).
     pub fn set(&mut self, assignment: &str) -> Result<(), TrainError> {
         let (key, value) = assignment.split_once('=').ok_or_else(|| {
             TrainError::Config(format!("override `{assignment}` is not KEY=VALUE"))
@@ -226,7 +233,11 @@ impl RunConfig {
         let mut json = serde_json::to_value(&*self).map_err(serialise("config"))?;
         let mut slot = &mut json;
         for part in key.split('.') {
-            slot = slot.get_mut(part).ok_or_else(|| {
+            let element = match part.parse::<usize>() {
+                Ok(index) if slot.is_array() => slot.get_mut(index),
+                _ => slot.get_mut(part),
+            };
+            slot = element.ok_or_else(|| {
                 TrainError::Config(format!("override `{key}`: no field `{part}`"))
             })?;
         }
@@ -286,6 +297,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("learning_rate"), "{err}");
+        // A number picks a list element; the class-target form is per task.
+        config.set("tasks.1.targets=names").unwrap();
+        assert_eq!(config.tasks[1].targets, ClassTargets::Names);
+        assert_eq!(config.tasks[0].targets, ClassTargets::Index);
+        let err = config
+            .set("tasks.99.targets=names")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no field `99`"), "{err}");
+        let err = config.set("tasks.0.targets=words").unwrap_err().to_string();
+        assert!(err.contains("tasks.0.targets=words"), "{err}");
         // Burn's NCCL engine needs CUDA workers, named; `gather` is the default.
         let mut config = RunConfig::from_file(dir.join("glue-t5-base.json")).unwrap();
         assert_eq!(config.train.transport, Transport::Gather);
@@ -459,6 +481,7 @@ mod tests {
         config.tasks.push(TaskSource {
             name: "rte".into(),
             dir: DataSource::Dir("rte".into()),
+            targets: ClassTargets::Index,
         });
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("takes no `tasks`"), "{err}");

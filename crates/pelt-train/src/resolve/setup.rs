@@ -66,11 +66,19 @@ pub fn load_data(config: &RunConfig, run: &Path, device: &Device) -> Result<Data
         .iter()
         .map(|source| {
             let spec = pelt_data::task(&source.name)?;
-            Ok((spec, task_dir(spec, config.task_data(source)?)?))
+            Ok((
+                spec,
+                task_dir(spec, config.task_data(source)?)?,
+                source.targets,
+            ))
         })
         .collect::<Result<Vec<_>, TrainError>>()?;
     let mut tasks = Vec::new();
-    for (spec, dir) in dirs {
+    for (spec, dir, targets) in dirs {
+        let options = LoadOptions {
+            targets,
+            ..options.clone()
+        };
         let mut data = load_task(spec, &dir, &options)?;
         if config.train.shots > 0 {
             data.train = few_shot(data.train, config.train.shots, config.train.seed);
