@@ -52,13 +52,11 @@ Commands:
                  by side (`cargo xtask bench --help`; installs .venv-fixtures/ like gen-fixtures)
   fuzz [ARGS]    run every `cargo fuzz` target (config, data readers, safetensors header) for
                  10 minutes each and minimise the committed corpus (`cargo xtask fuzz --help`)
-  test-wgpu      run the T5 and CLIP parity (and T5 property) tests on the wgpu backend (Mesa lavapipe on a CPU-only
-                 machine: apt-get install mesa-vulkan-drivers libvulkan1)
   gpu-check --cuda|--wgpu [--quick]
                  on a GPU: the T5, CLIP and HyperPELT parity tests, data-parallel workers against
                  one worker, then one round of the bench cases; one table, also written to
-                 runs/gpu-check.json (`cargo xtask gpu-check
-                 --help`; CI runs it with --wgpu on Mesa lavapipe)
+                 runs/gpu-check.json (`cargo xtask gpu-check --help`; CI runs it with
+                 --wgpu --quick on Mesa lavapipe: apt-get install mesa-vulkan-drivers libvulkan1)
   check-cuda     type-check every crate with the `cuda` feature, offline: DOCS_RS=1 makes the
                  build script of tracel-llvm-bundler (cubecl-cuda -> cubecl-llvm -> bundler) skip
                  the LLVM download that a real CUDA build needs
@@ -70,7 +68,6 @@ fn main() -> Result<()> {
     let root = workspace_root();
     match args.first().map(String::as_str) {
         Some("gen-fixtures") => gen_fixtures(&root),
-        Some("test-wgpu") => test_wgpu(&root),
         Some("check-cuda") => check_cuda(&root),
         Some("gpu-check") => gpu_check::gpu_check(&root, &args[1..]),
         Some("bench") => bench::bench(&root, &args[1..]),
@@ -309,41 +306,6 @@ fn check_cuda(root: &Path) -> Result<()> {
             "cuda",
             "--all-targets",
         ]))
-}
-
-fn test_wgpu(root: &Path) -> Result<()> {
-    let suites: [(&str, &[&str]); 2] = [
-        (
-            "pelt-t5",
-            &[
-                "--test",
-                "parity",
-                "--test",
-                "properties",
-                "--test",
-                "softmax",
-                "--test",
-                "rms_norm",
-            ],
-        ),
-        ("pelt-clip", &["--test", "parity"]),
-    ];
-    for (package, tests) in suites {
-        // The tests' dev-dependencies bring the CPU backend too; pin the device to wgpu.
-        run(Command::new(env!("CARGO"))
-            .current_dir(root)
-            .env("BURN_DEVICE", "wgpu")
-            .args([
-                "test",
-                "-p",
-                package,
-                "--no-default-features",
-                "--features",
-                "wgpu",
-            ])
-            .args(tests))?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

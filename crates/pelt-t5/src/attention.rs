@@ -81,8 +81,11 @@ impl T5Attention {
         // so it is never materialised at full size to give the prefix columns their zeros.
         let mut scores = q.clone().matmul(k.swap_dims(2, 3)) + bias;
         if let Some(prefix) = prefix.filter(|p| !p.is_empty()) {
+            // Swapped before the broadcast, not after: the broadcast's gradient is a sum over
+            // the batch, and Burn 0.22.1's CubeCL sum over a swapped view reads the wrong
+            // elements (docs/upstream.md, "CubeCL: a sum over a swapped view").
             let prefix_scores =
-                q.matmul(broadcast_batch(prefix.key.clone(), batch).swap_dims(2, 3));
+                q.matmul(broadcast_batch(prefix.key.clone().swap_dims(2, 3), batch));
             scores = Tensor::cat(vec![prefix_scores, scores], 3);
             v = Tensor::cat(vec![broadcast_batch(prefix.value.clone(), batch), v], 2);
         }

@@ -2,8 +2,8 @@
 //! Burn operations it replaced, forward and gradients, bit for bit (docs/design.md, "Fused
 //! softmax and RMS norm"). The input also feeds a later operation, as the residual stream does
 //! in T5, so that its gradient is a sum whose order matters. On the CPU f32 tensors take its
-//! kernels and f64 tensors the composed fallback; `cargo xtask test-wgpu` runs the same checks
-//! on wgpu, where every tensor takes the fallback.
+//! kernels and f64 tensors the composed fallback; `cargo xtask gpu-check --wgpu` runs the same
+//! checks on wgpu, where every tensor takes the fallback.
 
 #![allow(clippy::unwrap_used)]
 

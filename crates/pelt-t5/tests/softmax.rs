@@ -2,8 +2,8 @@
 //! Burn's own `softmax` and `log_softmax`, forward and gradient, bit for bit: the kernels
 //! promise the values of Burn's composition exactly (docs/design.md, "Fused softmax and RMS
 //! norm"), so that runs give the same numbers as before the fusion. On the CPU f32 tensors take
-//! its kernels and f64 tensors the composed fallback; `cargo xtask test-wgpu` runs the same
-//! checks on wgpu, where every tensor takes the fallback.
+//! its kernels and f64 tensors the composed fallback; `cargo xtask gpu-check --wgpu` runs the
+//! same checks on wgpu, where every tensor takes the fallback.
 
 #![allow(clippy::unwrap_used)]
 

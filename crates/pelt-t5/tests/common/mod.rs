@@ -99,7 +99,7 @@ pub fn token_lists(value: &serde_json::Value) -> Vec<Vec<u32>> {
 }
 
 /// The float types a bit-for-bit check covers on the default device (the CPU one, or the one
-/// `BURN_DEVICE` names, as under `cargo xtask test-wgpu`): f32 everywhere, and f64 on the CPU
+/// `BURN_DEVICE` names, as under `cargo xtask gpu-check`): f32 everywhere, and f64 on the CPU
 /// (Mesa's Vulkan driver has none).
 pub fn float_dtypes() -> Vec<DType> {
     if Device::default() == Device::flex() {
