@@ -114,10 +114,10 @@ fn train_checkpoint_resume_exactly_evaluate_export_and_predict() {
     let _ = fs::remove_dir_all(&few);
     let mut transfer = config.clone();
     transfer.init_from = Some(run.clone());
-    transfer.tasks = vec![TaskSource {
-        name: "pd-next".into(),
-        dir: DataSource::Dir("text/pd-next".into()),
-    }];
+    transfer.tasks = vec![TaskSource::new(
+        "pd-next",
+        DataSource::Dir("text/pd-next".into()),
+    )];
     transfer.train.shots = 2;
     transfer.pelt.tune = pelt_hyper::Tune::TaskEmbedding;
     let report = train(&transfer, &few, false, &device, &StopHandle::new()).unwrap();

@@ -312,13 +312,10 @@ fn target_dir(root: &Path) -> PathBuf {
 
 pub fn bench(root: &Path, args: &[String]) -> Result<()> {
     let o = parse(args)?;
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     if !o.compare_only {
-        run(Command::new(&cargo)
-            .current_dir(root)
-            .args(["bench", "--workspace"]))?;
+        run(crate::cargo(root).args(["bench", "--workspace"]))?;
     }
-    run(Command::new(&cargo).current_dir(root).args([
+    run(crate::cargo(root).args([
         "build",
         "--release",
         "-p",

@@ -156,8 +156,7 @@ fn build_all(
     for (name, cargo) in builds(feature, quick, checks) {
         eprintln!("== {name}: cargo {}", cargo.join(" "));
         let start = Instant::now();
-        let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .current_dir(root)
+        let output = crate::cargo(root)
             .args(&cargo)
             .stderr(std::process::Stdio::inherit())
             .output();

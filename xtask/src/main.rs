@@ -103,6 +103,38 @@ pub(crate) fn allocator_settings(command: &mut Command) -> &mut Command {
     command
 }
 
+/// Variables that `cargo run` sets for xtask itself and that a nested cargo must not inherit:
+/// build scripts watch some of them (ring's `rerun-if-env-changed=CARGO_PKG_NAME`, ...), so a
+/// build from `cargo xtask` would see them changed against a build from a shell and rerun
+/// ring's script, then rebuild rustls, ureq, hf-hub and pelt-train (docs/design.md, "Nested
+/// cargo").
+fn inherited_from_cargo_run(name: &str) -> bool {
+    name.starts_with("CARGO_PKG_")
+        || matches!(
+            name,
+            "CARGO_MANIFEST_DIR"
+                | "CARGO_MANIFEST_PATH"
+                | "CARGO_MANIFEST_LINKS"
+                | "CARGO_CRATE_NAME"
+                | "CARGO_BIN_NAME"
+                | "CARGO_PRIMARY_PACKAGE"
+                | "OUT_DIR"
+        )
+}
+
+/// The cargo that runs xtask, in the workspace at `root`, with none of the variables
+/// [`inherited_from_cargo_run`] names.
+pub(crate) fn cargo(root: &Path) -> Command {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command.current_dir(root);
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(inherited_from_cargo_run) {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
 /// Builds the `pelt` binary in release mode, once per `cargo xtask` command: one line says
 /// what is built and how long a first build takes, then cargo's own progress shows, so that a
 /// cold build does not look like a hang.
@@ -115,11 +147,7 @@ pub(crate) fn build_pelt(root: &Path) -> Result<()> {
         "building pelt (release; a first build takes about 10-20 minutes on 2 cores, later \
          ones seconds)"
     );
-    run(
-        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .current_dir(root)
-            .args(["build", "--release", "-p", "pelt-train", "--bin", "pelt"]),
-    )?;
+    run(cargo(root).args(["build", "--release", "-p", "pelt-train", "--bin", "pelt"]))?;
     BUILT.store(true, Ordering::Relaxed);
     Ok(())
 }
@@ -128,9 +156,8 @@ pub(crate) fn build_pelt(root: &Path) -> Result<()> {
 /// workspace root, with our allocator settings.
 pub(crate) fn pelt(root: &Path, args: &[String]) -> Result<()> {
     build_pelt(root)?;
-    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    let mut command = cargo(root);
     let status = allocator_settings(&mut command)
-        .current_dir(root)
         .args([
             "run",
             "--release",
@@ -294,18 +321,15 @@ fn gen_fixtures(root: &Path) -> Result<()> {
 /// `DOCS_RS=1` so that no LLVM bundle is downloaded: it proves the code compiles for CUDA, not
 /// that it runs (README, "Backends").
 fn check_cuda(root: &Path) -> Result<()> {
-    run(Command::new(env!("CARGO"))
-        .current_dir(root)
-        .env("DOCS_RS", "1")
-        .args([
-            "check",
-            "-p",
-            "pelt-train",
-            "--no-default-features",
-            "--features",
-            "cuda",
-            "--all-targets",
-        ]))
+    run(cargo(root).env("DOCS_RS", "1").args([
+        "check",
+        "-p",
+        "pelt-train",
+        "--no-default-features",
+        "--features",
+        "cuda",
+        "--all-targets",
+    ]))
 }
 
 #[cfg(test)]
@@ -336,5 +360,35 @@ mod tests {
         // No configs/default.json under this root: nothing names it.
         assert!(!names(&["train"]));
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn nested_cargo_does_not_inherit_what_cargo_run_set_for_xtask() {
+        // `cargo test` sets these for this process as `cargo run` does for xtask.
+        let command = cargo(Path::new("."));
+        let removed: Vec<String> = command
+            .get_envs()
+            .filter(|(_, value)| value.is_none())
+            .map(|(name, _)| name.to_string_lossy().into_owned())
+            .collect();
+        for name in [
+            "CARGO_MANIFEST_DIR",
+            "CARGO_PKG_NAME",
+            "CARGO_PKG_VERSION_MAJOR",
+        ] {
+            assert!(
+                removed.iter().any(|r| r == name),
+                "{name} is passed on: {removed:?}"
+            );
+        }
+        // What configures cargo itself is kept.
+        for name in [
+            "CARGO_TARGET_DIR",
+            "CARGO_HOME",
+            "CARGO_TERM_COLOR",
+            "CARGO",
+        ] {
+            assert!(!inherited_from_cargo_run(name), "{name}");
+        }
     }
 }

@@ -83,7 +83,7 @@ impl T5Attention {
         if let Some(prefix) = prefix.filter(|p| !p.is_empty()) {
             // Swapped before the broadcast, not after: the broadcast's gradient is a sum over
             // the batch, and Burn 0.22.1's CubeCL sum over a swapped view reads the wrong
-            // elements (docs/upstream.md, "CubeCL: a sum over a swapped view").
+            // elements (docs/upstream.md, "burn-cubecl 0.22.1: a sum over a swapped view").
             let prefix_scores =
                 q.matmul(broadcast_batch(prefix.key.clone().swap_dims(2, 3), batch));
             scores = Tensor::cat(vec![prefix_scores, scores], 3);

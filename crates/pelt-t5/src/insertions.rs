@@ -92,10 +92,12 @@ impl Adapter {
     /// (`W_up · gelu_tanh(W_down · h + b_down) + b_up`, without the residual `h`).
     pub fn delta(&self, h: Tensor<3>) -> Tensor<3> {
         let [batch, _seq, _d_model] = h.dims();
-        let down = broadcast_batch(self.down.clone(), batch);
-        let up = broadcast_batch(self.up.clone(), batch);
-        let hidden = h.matmul(down.swap_dims(1, 2)) + self.down_bias.clone().unsqueeze_dim(1);
-        gelu_approximate(hidden).matmul(up.swap_dims(1, 2)) + self.up_bias.clone().unsqueeze_dim(1)
+        // Swapped before the broadcast, as attention's prefix keys are: the broadcast's
+        // gradient is then summed over a contiguous tensor (docs/upstream.md, "burn-cubecl").
+        let down = broadcast_batch(self.down.clone().swap_dims(1, 2), batch);
+        let up = broadcast_batch(self.up.clone().swap_dims(1, 2), batch);
+        let hidden = h.matmul(down) + self.down_bias.clone().unsqueeze_dim(1);
+        gelu_approximate(hidden).matmul(up) + self.up_bias.clone().unsqueeze_dim(1)
     }
 
     /// Checks that the four tensors agree on `r` and `d_model` and have batch 1 or `batch`.

@@ -39,6 +39,17 @@ pub struct TaskSource {
     pub targets: ClassTargets,
 }
 
+impl TaskSource {
+    /// Task `name` read from `dir`, with the spec's digit targets.
+    pub fn new(name: impl Into<String>, dir: DataSource) -> Self {
+        Self {
+            name: name.into(),
+            dir,
+            targets: ClassTargets::Index,
+        }
+    }
+}
+
 /// T5 span-corruption pretraining of the whole backbone (docs/pretrain.md): the run's data
 /// instead of a task mixture.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -243,9 +254,12 @@ impl RunConfig {
         }
         *slot = serde_json::from_str(value)
             .unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
-        *self = serde_json::from_value(json)
+        let changed: Self = serde_json::from_value(json)
             .map_err(|e| TrainError::Config(format!("override `{assignment}`: {e}")))?;
-        self.validate()
+        // Checked before it replaces the configuration: a refused override changes nothing.
+        changed.validate()?;
+        *self = changed;
+        Ok(())
     }
 }
 
@@ -292,11 +306,13 @@ mod tests {
         assert_eq!(config.pelt.tune, pelt_hyper::Tune::TaskEmbedding);
         let err = config.set("train.nope=1").unwrap_err().to_string();
         assert!(err.contains("no field `nope`"), "{err}");
+        let rate = config.train.learning_rate;
         let err = config
             .set("train.learning_rate=-1")
             .unwrap_err()
             .to_string();
         assert!(err.contains("learning_rate"), "{err}");
+        assert_eq!(config.train.learning_rate, rate, "a refused override changed it");
         // A number picks a list element; the class-target form is per task.
         config.set("tasks.1.targets=names").unwrap();
         assert_eq!(config.tasks[1].targets, ClassTargets::Names);
@@ -478,11 +494,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("input_length"), "{err}");
-        config.tasks.push(TaskSource {
-            name: "rte".into(),
-            dir: DataSource::Dir("rte".into()),
-            targets: ClassTargets::Index,
-        });
+        config
+            .tasks
+            .push(TaskSource::new("rte", DataSource::Dir("rte".into())));
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("takes no `tasks`"), "{err}");
     }

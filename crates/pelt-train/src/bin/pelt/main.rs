@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use pelt_data::{ClassTargets, Example, TaskData};
+use pelt_data::{Example, TaskData};
 use pelt_hyper::{Method, Tune};
 use pelt_train::{
     Backbone, DeviceSpec, Evaluator, RunConfig, RunDir, StopHandle, TaskSource, TrainError,
@@ -244,11 +244,7 @@ fn task_list(list: &str) -> Result<Vec<TaskSource>> {
             if name.is_empty() || dir.is_empty() {
                 bail!("--tasks: `{item}` is not NAME or NAME=DIR");
             }
-            Ok(TaskSource {
-                name: name.to_string(),
-                dir: dir.parse()?,
-                targets: ClassTargets::Index,
-            })
+            Ok(TaskSource::new(name, dir.parse()?))
         })
         .collect()
 }
