@@ -312,7 +312,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("learning_rate"), "{err}");
-        assert_eq!(config.train.learning_rate, rate, "a refused override changed it");
+        assert_eq!(
+            config.train.learning_rate, rate,
+            "a refused override changed it"
+        );
         // A number picks a list element; the class-target form is per task.
         config.set("tasks.1.targets=names").unwrap();
         assert_eq!(config.tasks[1].targets, ClassTargets::Names);
