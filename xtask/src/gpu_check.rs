@@ -124,8 +124,10 @@ fn builds(feature: &str, quick: bool, checks: &[Check]) -> Vec<(String, Vec<Stri
 }
 
 /// The programs a build's JSON messages (`stdout`) name, by (package directory relative to
-/// `root`, target name).
+/// `root`, target name). Cargo may report the canonical path of a `root` reached through a
+/// symbolic link, so either prefix is taken.
 fn programs(root: &Path, stdout: &str) -> HashMap<(String, String), PathBuf> {
+    let canonical = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
     stdout
         .lines()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
@@ -133,7 +135,11 @@ fn programs(root: &Path, stdout: &str) -> HashMap<(String, String), PathBuf> {
         .filter_map(|m| {
             let executable = m["executable"].as_str()?;
             let manifest = Path::new(m["manifest_path"].as_str()?);
-            let dir = manifest.parent()?.strip_prefix(root).ok()?;
+            let package = manifest.parent()?;
+            let dir = package
+                .strip_prefix(root)
+                .or_else(|_| package.strip_prefix(&canonical))
+                .ok()?;
             let dir = match dir.to_str()? {
                 "" => ".".to_string(),
                 d => d.to_string(),
