@@ -43,3 +43,5 @@ run en-rate-1e-4 1e-4
 long=(--set train.steps=1200 --set train.warmup_steps=120)
 run en-names-1200 1e-3 --set tasks.0.targets=names "${long[@]}"
 run en-names-1200-5e-4 5e-4 --set tasks.0.targets=names "${long[@]}"
+# Prefix length alone (the `wider` pilot changed it with the bottleneck), at the same recipe.
+run en-prefix-16-1200 1e-3 --set pelt.prefix_len=16 "${long[@]}"
