@@ -19,7 +19,7 @@ use crate::results::{cell, evidence_dir, mean_std, publish, test_score, train_on
 /// --shots K PELT_ARGS --set train.seed=S`, N steps, warm-up N/10, validation every N/2), once
 /// with `--init-from RUNS/source` (RUNS/transfer-K-seed-S) and once from scratch
 /// (RUNS/scratch-K-seed-S). A finished run is reused, an unfinished one resumed; the table goes
-/// into the `fewshot` section of --out (the rest of the file is kept).
+/// into the --section section of --out (the rest of the file is kept).
 #[derive(Parser)]
 #[command(name = "cargo xtask fewshot")]
 struct FewshotArgs {
@@ -35,15 +35,18 @@ struct FewshotArgs {
     /// Steps of each few-shot run (at least 2)
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(2..))]
     steps: u64,
-    /// Markdown file whose `fewshot` section gets the table
+    /// Markdown file whose --section section gets the table
     #[arg(long, default_value = "docs/results.md")]
     out: PathBuf,
-    /// Directory of the runs and of meta.json [default: docs/results/fewshot; their reports,
+    /// The section of --out that holds the table (between `<!-- NAME -->` markers)
+    #[arg(long, default_value = "fewshot")]
+    section: String,
+    /// Directory of the runs and of meta.json [default: docs/results/SECTION; their reports,
     /// logs and configurations are committed as the table's evidence]
     #[arg(long)]
     runs: Option<PathBuf>,
     /// Train nothing: regenerate the table from the reports in --runs and fail unless the
-    /// `fewshot` section of --out holds exactly it (cargo xtask check-results)
+    /// --section section of --out holds exactly it (cargo xtask check-results)
     #[arg(long)]
     check: bool,
     /// Passed to every `pelt train`, the source run's included (the few-shot runs' steps,
@@ -91,6 +94,7 @@ pub fn fewshot(root: &Path, args: &[String]) -> Result<()> {
         seeds,
         steps,
         out,
+        section,
         runs,
         check,
         pelt_args,
@@ -98,7 +102,7 @@ pub fn fewshot(root: &Path, args: &[String]) -> Result<()> {
         std::iter::once("cargo xtask fewshot".to_string()).chain(args.iter().cloned()),
     )
     .unwrap_or_else(|e| e.exit());
-    let runs = root.join(runs.unwrap_or_else(|| evidence_dir("fewshot")));
+    let runs = root.join(runs.unwrap_or_else(|| evidence_dir(&section)));
     let out = root.join(out);
     let (target_task, others) = split_tasks(root, &target)?;
     let source_dir = runs.join("source");
@@ -155,7 +159,7 @@ pub fn fewshot(root: &Path, args: &[String]) -> Result<()> {
         steps,
         command.trim(),
     );
-    publish(&out, "fewshot", &text, &runs, &args, check)?;
+    publish(&out, &section, &text, &runs, &args, check)?;
     if !check {
         print!("{text}");
     }
