@@ -102,22 +102,20 @@ fn class_names_as_targets_keep_splits_and_scores() {
     }
     // A model that is right on the first half and answers the other class on the second.
     let half = index.test.len() / 2;
-    let flip = |e: &Example, i: usize, one: &str, zero: &str| -> String {
-        let is_one = e.target == "1" || e.target == "next";
-        if is_one == (i < half) { one } else { zero }.to_owned()
+    let answers = |data: &TaskData, one: &str, zero: &str| -> Vec<String> {
+        data.test
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let is_one = e.target == "1" || e.target == "next";
+                if is_one == (i < half) { one } else { zero }.to_owned()
+            })
+            .collect()
     };
-    let by_index: Vec<String> = index
-        .test
-        .iter()
-        .enumerate()
-        .map(|(i, e)| flip(e, i, "1", "0"))
-        .collect();
-    let by_name: Vec<String> = words
-        .test
-        .iter()
-        .enumerate()
-        .map(|(i, e)| flip(e, i, "next", "not_next"))
-        .collect();
+    let (by_index, by_name) = (
+        answers(&index, "1", "0"),
+        answers(&words, "next", "not_next"),
+    );
     let (a, b) = (
         index.evaluate(&by_index, &index.test).unwrap(),
         words.evaluate(&by_name, &words.test).unwrap(),
