@@ -4,7 +4,8 @@
 //! (summation order differs, nothing else), for
 //! HyperPELT and full fine-tuning, with a batch that splits unevenly; checkpoints hold nothing
 //! per worker, so a run resumes with another device count on the same data; a worker's
-//! non-finite loss stops the run with its last checkpoint intact.
+//! non-finite loss stops the run with its last checkpoint intact; devices other than the first
+//! hold the trainable values only during an optimiser step.
 //!
 //! Burn's random state is per device and shared by every thread of the process, so the tests
 //! of this file take turns (`LOCK`): each run's random initialisation is then its seed's.
@@ -17,9 +18,10 @@ use std::fs;
 use std::path::Path;
 use std::sync::Mutex;
 
-use burn::prelude::Device;
+use burn::prelude::{Device, Int, Tensor};
 use common::tiny_config;
-use pelt_train::{RunConfig, StopHandle, TrainError, build_model, train};
+use pelt_hyper::PeltInput;
+use pelt_train::{DataParallel, MicroBatch, RunConfig, StopHandle, TrainError, build_model, train};
 
 /// Relative tolerance of every logged loss and gradient norm. Two workers add the same products
 /// in another order; measured differences are far below it (docs/train.md). A gradient summed
@@ -209,6 +211,71 @@ fn two_workers_compute_what_one_does_for_hyperpelt_and_full_fine_tuning() {
         }
         fs::remove_dir_all(&one).unwrap();
         fs::remove_dir_all(&two).unwrap();
+    }
+}
+
+/// The devices other than the first hold the model's trainable values only during an optimiser
+/// step (issue 40): they arrive with its first micro-batch, serve the next ones, and leave
+/// after its last. Two steps of two micro-batches of the same rows: the devices other than the
+/// first hold every trainable value once per such device after the first micro-batch and none
+/// after the second, and both micro-batches have the same loss (the second computed with the
+/// step's values, not stale or dropped ones). With `cpu,cpu` both workers share the first
+/// device, so nothing is held elsewhere at any time; the GPU check's lists (`wgpu,cpu`,
+/// `cuda:0,cpu`) have a second device and exercise the copies.
+#[test]
+fn other_devices_hold_the_trainable_values_only_during_a_step() {
+    let _turn = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let (_, devices, transport) = devices();
+    let config = config(&[
+        &format!("train.devices={devices}"),
+        &format!("train.transport={transport}"),
+    ]);
+    let main = Device::default().autodiff();
+    let mut model = build_model(&config, &main).unwrap();
+    let trainable: usize = (model.trainable_tensors().iter())
+        .map(|tensor| tensor.values.len())
+        .sum();
+    let first = config.train.devices[0];
+    let mut others = Vec::new();
+    for device in &config.train.devices {
+        if *device != first && !others.contains(device) {
+            others.push(*device);
+        }
+    }
+    let mut parallel = DataParallel::new(&config.train, &main).unwrap();
+    let input = PeltInput::text(
+        Tensor::<2, Int>::from_ints([[37, 629, 19, 5, 1], [8, 1627, 5, 1, 0]], &main),
+        Tensor::<2, Int>::from_ints([[1, 1, 1, 1, 1], [1, 1, 1, 1, 0]], &main),
+        vec![0, 0],
+    );
+    let labels = Tensor::<2, Int>::from_ints([[209, 1], [204, 1]], &main);
+    let mut optimiser = pelt_train::FusedAdamW::module(0.0, false);
+    for step in 0..2 {
+        let mut losses = Vec::new();
+        let mut sum = None;
+        for index in 0..2 {
+            let micro = MicroBatch { index, count: 2 };
+            let (loss, grads) = parallel
+                .gradients(&model, input.clone(), labels.clone(), 0.0, micro)
+                .unwrap();
+            let expected = if index == 0 {
+                trainable * others.len()
+            } else {
+                0
+            };
+            assert_eq!(
+                parallel.trainable_held_elsewhere(),
+                expected,
+                "step {step}, after micro-batch {index} of 2, on {devices}"
+            );
+            losses.push(loss);
+            sum = Some(grads);
+        }
+        assert!(
+            (losses[0] - losses[1]).abs() <= 1e-6 * losses[0].abs(),
+            "step {step}: micro-batches of the same rows, losses {losses:?}"
+        );
+        model = optimiser.step(1e-2, model, sum.unwrap());
     }
 }
 

@@ -270,14 +270,24 @@ fn parity_checks() -> Vec<Check> {
     ]
 }
 
-/// Two workers against one on the devices `gpus` allows, under each transport.
+/// Two workers against one on the devices `gpus` allows, under each transport, and what the
+/// devices other than the first hold between steps.
 fn parallel_checks(feature: &str, gpus: usize) -> Vec<Check> {
     parallel_cases(feature, gpus)
         .into_iter()
         .map(|(one, several, transport)| Check {
-            name: format!("workers {several} ({transport}) = one worker on {one}"),
+            name: format!(
+                "workers {several} ({transport}) = one worker on {one}; nothing trainable \
+                 left on other devices between steps"
+            ),
             programs: vec![(".", "data_parallel")],
-            args: args(&["two_workers_compute_what_one_does"]),
+            // Both tests of `tests/data_parallel.rs` that take `PELT_TEST_DEVICES`: the same
+            // numbers as one worker, and the other devices' copies holding trainable values
+            // only during a step.
+            args: args(&[
+                "two_workers_compute_what_one_does",
+                "other_devices_hold_the_trainable_values",
+            ]),
             env: vec![
                 ("PELT_TEST_DEVICES", format!("{one};{several}")),
                 ("PELT_TEST_TRANSPORT", transport.to_string()),

@@ -10,7 +10,8 @@
 //! (`DistributedContext`, started after every device has computed a micro-batch, and used only
 //! for micro-batch shapes every device has computed once on `gather`). One optimiser step on
 //! the main model follows (`run/train_loop.rs`); its new trainable values go to the other
-//! devices once, at the next step's first micro-batch.
+//! devices once, at the next step's first micro-batch, and leave them after the step's last:
+//! between steps the other devices hold only the frozen tensors.
 
 use std::collections::{BTreeMap, HashSet};
 use std::ops::Range;
@@ -27,7 +28,7 @@ use pelt_hyper::{PeltInput, PeltModel};
 use pelt_t5::IGNORE_INDEX;
 
 use crate::error::TrainError;
-use crate::parallel::param_maps::{Leaves, Replace, Trainable};
+use crate::parallel::param_maps::{Leaves, Placeholders, Replace, Trainable, TrainableCount};
 use crate::parallel::transport::Transport;
 use crate::parallel::worker::{Job, next, run_job, worker_failed};
 use crate::resolve::backend::on_cpu;
@@ -49,7 +50,8 @@ struct Worker {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MicroBatch {
     /// Its index in the step, from 0. The first of a step sends the model's trainable values to
-    /// the other devices; the others reuse them (the model changes only between steps).
+    /// the other devices; the others reuse them (the model changes only between steps), and
+    /// the last (`count - 1`) drops them there.
     pub index: usize,
     /// The step's micro-batches (`train.grad_accumulation`); the loss is divided by it.
     pub count: usize,
@@ -72,9 +74,10 @@ pub struct DataParallel {
     workers: Vec<Worker>,
     /// The devices other than the main one, each with its first worker (named in errors).
     secondary: Vec<(Device, usize)>,
-    /// Per device of `secondary`: the model there, its frozen tensors moved once, its trainable
-    /// values those of the current optimiser step (replaced, not added to, at each step's first
-    /// micro-batch). Empty until the first micro-batch.
+    /// Per device of `secondary`: the model there, its frozen tensors moved once; during an
+    /// optimiser step its trainable values are the step's (put in at the step's first
+    /// micro-batch), between steps one-element placeholders (put in after the step's last).
+    /// Empty until the first micro-batch.
     copies: Vec<PeltModel>,
     transport: Transport,
     /// Micro-batch shapes every device has computed once on `gather` (see [`shape`]); under
@@ -233,6 +236,9 @@ impl DataParallel {
             });
         }
         let mut done = self.run(jobs, smoothing)?;
+        if micro.index + 1 == micro.count {
+            self.drop_trainable();
+        }
         let value = done.values().fold(0.0, |sum, (loss, _)| sum + loss);
         match combine {
             Combine::Gather => {
@@ -281,6 +287,31 @@ impl DataParallel {
             self.copies.push(copy);
         }
         Ok(())
+    }
+
+    /// Replaces the trainable values of every other device's copy by one-element placeholders
+    /// (no longer trainable), so that between optimiser steps those devices hold only the
+    /// frozen tensors; the next step's first micro-batch puts the new values in by id
+    /// ([`Replace`]) before any worker computes.
+    fn drop_trainable(&mut self) {
+        self.copies = std::mem::take(&mut self.copies)
+            .into_iter()
+            .map(|copy| copy.map(&mut Placeholders))
+            .collect();
+    }
+
+    /// The trainable values (parameter elements) the devices other than the main one hold now:
+    /// the model's trainable count per other device during an optimiser step, 0 between steps
+    /// (docs/train.md, "Several devices", memory per device).
+    pub fn trainable_held_elsewhere(&self) -> usize {
+        self.copies
+            .iter()
+            .map(|copy| {
+                let mut count = TrainableCount(0);
+                copy.visit(&mut count);
+                count.0
+            })
+            .sum()
     }
 
     /// How this micro-batch's gradients are combined: on `gather` always; under `nccl`, by the

@@ -1,5 +1,6 @@
 //! The module visitors that move a model's trainable values between devices: collect them,
-//! put them into a device's copy, and make them fresh leaves of a worker's replica.
+//! put them into a device's copy, make them fresh leaves of a worker's replica, drop them from
+//! a copy between steps, and count them.
 
 use burn::module::{ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::prelude::*;
@@ -60,5 +61,30 @@ impl ModuleMapper for Leaves {
                 leaf
             }
         })
+    }
+}
+
+/// Replaces every trainable parameter of a device's copy by a one-element zero of the same
+/// rank on the same device, not trainable: what the copy holds between optimiser steps, until
+/// [`Replace`] puts the next step's values in (by id).
+pub(crate) struct Placeholders;
+
+impl ModuleMapper for Placeholders {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        if !param.is_require_grad() {
+            return param;
+        }
+        param.map(|value| Tensor::zeros([1; D], &value.device()))
+    }
+}
+
+/// Counts the elements of a model's trainable parameters.
+pub(crate) struct TrainableCount(pub(crate) usize);
+
+impl ModuleVisitor for TrainableCount {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if param.is_require_grad() {
+            self.0 += param.val().shape().num_elements();
+        }
     }
 }
