@@ -574,6 +574,56 @@ mod tests {
         }
     }
 
+    /// Issue 40 item 2: under `nccl` the first micro-batch of every shape is computed on
+    /// `gather` (every kernel of the shape runs, and tunes, with no collective pending), Burn's
+    /// engine starts only at the first shape seen before, and a new shape later in the run goes
+    /// through `gather` again. Burn refuses its engine on `flex` ("Distributed operations are
+    /// not supported"), which here shows when the run would start it, as a named error.
+    #[test]
+    fn under_nccl_a_shape_is_computed_on_gather_before_it_is_all_reduced() {
+        let device = Device::default().autodiff();
+        let worker = |k: usize| Worker {
+            name: format!("gpu{k}"),
+            device: device.clone(),
+            copy: None,
+            pool: None,
+        };
+        let mut parallel = DataParallel {
+            main: device.clone(),
+            workers: vec![worker(0), worker(1)],
+            secondary: Vec::new(),
+            copies: Vec::new(),
+            transport: Transport::Nccl,
+            warm: HashSet::new(),
+            distributed: None,
+            timeout: Duration::from_secs(1),
+        };
+        for shape in [vec![4, 7, 4, 3], vec![4, 9, 4, 3]] {
+            assert_eq!(parallel.combine(shape).unwrap(), Combine::Gather);
+            assert!(
+                parallel.distributed.is_none(),
+                "no engine before a shape repeats"
+            );
+        }
+        let err = parallel.combine(vec![4, 7, 4, 3]).unwrap_err().to_string();
+        assert!(
+            err.contains("gpu0,gpu1") && err.contains("not supported"),
+            "the engine starts at the first repeated shape: {err}"
+        );
+        assert_eq!(
+            parallel.combine(vec![4, 11, 4, 3]).unwrap(),
+            Combine::Gather
+        );
+        let mut gather = DataParallel {
+            transport: Transport::Gather,
+            ..parallel
+        };
+        for _ in 0..2 {
+            assert_eq!(gather.combine(vec![4, 7, 4, 3]).unwrap(), Combine::Gather);
+        }
+        assert!(gather.distributed.is_none());
+    }
+
     #[test]
     fn a_panicking_worker_is_a_named_error() {
         let panic = std::thread::spawn(|| panic!("out of memory on the device"))
