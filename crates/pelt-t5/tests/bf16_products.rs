@@ -1,6 +1,7 @@
 //! bf16 products (`train.matmul_precision: "bf16"`; our burn-flex patch, `vendor/README.md` item
 //! 6; docs/precision.md) through Burn's tensors, as the model reaches them: 2-D, batched with a
-//! broadcast operand, transposed and offset views, forward and backward.
+//! broadcast operand, transposed and offset views, a right operand used again (item 7's kept
+//! packings), forward and backward.
 //!
 //! Two kinds of input tell the kernel's two properties apart. Small integers are exact in bf16,
 //! so with them every product and sum is exact and the result must equal the textbook loop bit
@@ -117,6 +118,46 @@ fn products_round_the_inputs_and_nothing_else(kernel: Bf16Kernel) {
         got,
         [want.clone(), want].concat(),
         "{kernel:?}: batched with broadcast"
+    );
+
+    // A right operand used again keeps its packing from its second use (`vendor/README.md`
+    // item 7), through its own view and through its transpose: the products stay exact, and
+    // after the operand is written in place (its storage's only owner) they see the new values.
+    let (k, n) = (515, 300);
+    let (a, b) = (small_ints(m * k, 3), small_ints(k * n, 5));
+    let want = reference(&a, &b, m, k, n);
+    let wide = small_ints(m * n, 2);
+    let want_t = reference(
+        &wide,
+        &values(tensor(b.clone(), [k, n]).transpose()),
+        m,
+        n,
+        k,
+    );
+    let (x, x_wide, mut w) = (tensor(a, [m, k]), tensor(wide, [m, n]), tensor(b, [k, n]));
+    for time in 1..=3 {
+        assert_eq!(
+            values(x.clone().matmul(w.clone())),
+            want,
+            "{kernel:?}: use {time} of a right operand"
+        );
+        assert_eq!(
+            values(x_wide.clone().matmul(w.clone().transpose())),
+            want_t,
+            "{kernel:?}: use {time} of its transpose"
+        );
+    }
+    w = w.mul_scalar(2.0);
+    let doubled = |v: &[f32]| v.iter().map(|x| 2.0 * x).collect::<Vec<f32>>();
+    assert_eq!(
+        values(x.matmul(w.clone())),
+        doubled(&want),
+        "{kernel:?}: the right operand after a write"
+    );
+    assert_eq!(
+        values(x_wide.matmul(w.transpose())),
+        doubled(&want_t),
+        "{kernel:?}: its transpose after a write"
     );
 
     // Inputs that bf16 rounds: 1 + 2^-10 becomes 1. Forward: a row of k of them times ones.

@@ -190,6 +190,12 @@ impl FlexTensor {
         bytemuck::cast_slice_mut(bytes)
     }
 
+    /// hyperpelt-rs patch: the shared storage itself, whose address names it for as long as it
+    /// lives (`ops::bf16_rhs_cache`).
+    pub(crate) fn shared_bytes(&self) -> &Arc<Bytes> {
+        &self.data
+    }
+
     /// Try to get mutable storage without copying.
     ///
     /// Returns `Some` if tensor is uniquely owned, `None` if shared.

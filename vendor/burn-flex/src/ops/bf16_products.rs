@@ -14,7 +14,6 @@
 //! Both kernels pack the operands once per call (bf16 pairs, zero-padded to whole panels) and
 //! split the output in blocks over the rayon pool.
 
-use alloc::vec;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU8, Ordering};
 
@@ -125,6 +124,11 @@ const NR: usize = 32;
 const KC: usize = 256;
 /// Rows per parallel block (a multiple of `MR`).
 const MC: usize = 64;
+/// Columns per panel of a packed right operand, in both kernels (the vector kernel's `NR`,
+/// the AMX kernel's output block width).
+const PANEL: usize = 32;
+/// Pairs per AMX tile row (64 bytes): the AMX kernel's pairs are padded to a multiple of it.
+const TILE_PAIRS: usize = 16;
 
 /// A strided f32 operand: element `(i, j)` at `ptr + i * rs + j * cs`.
 #[derive(Clone, Copy)]
@@ -156,7 +160,9 @@ impl Strided {
 /// half, at `(q · pairs + p) · W + l`. `pairs ≥ ⌈k / 2⌉` pairs and `rows ≥ lines` lines (a
 /// multiple of `W`) are stored; lines and k past the end are zeros. `W = 1` is row-major
 /// pairs. Where `op` is contiguous along k or along lines, 16 lanes at a time are rounded by
-/// `vcvtne2ps2bf16`; the rest lane by lane.
+/// `vcvtne2ps2bf16`; the rest lane by lane. The buffer is not zeroed first: the padding is
+/// written as zeros and every other lane by the packing (in debug builds the buffer is first
+/// filled with bf16 NaNs, so a lane left out shows as NaN products in the tests).
 ///
 /// SAFETY: `op` must hold `lines × k` elements; the CPU must have AVX512-BF16, F and BW.
 unsafe fn pack<const W: usize>(
@@ -168,12 +174,22 @@ unsafe fn pack<const W: usize>(
 ) -> Vec<u32> {
     let k2 = k.div_ceil(2);
     debug_assert!(pairs >= k2 && rows >= lines && rows.is_multiple_of(W));
-    let mut out = vec![0u32; rows * pairs];
+    let len = rows * pairs;
+    let mut packed: Vec<u32> = Vec::with_capacity(len);
+    let out = &mut packed.spare_capacity_mut()[..len];
+    #[cfg(debug_assertions)]
+    out.fill(core::mem::MaybeUninit::new(0x7fc0_7fc0));
     let at = |l: usize, p: usize| ((l / W) * pairs + p) * W + l % W;
+    // The padding: pairs past `k2` of every line, every pair of the lines past `lines`.
+    for l in 0..rows {
+        for p in if l < lines { k2 } else { 0 }..pairs {
+            out[at(l, p)].write(0);
+        }
+    }
     // Lanes done 16 at a time, as `(lines_done, pairs_done)` from the origin: when contiguous
     // along k, every line and the first whole runs of 16 pairs; along lines, the first whole
     // runs of 16 lines and the pairs with both halves inside `k`.
-    let (lines_done, pairs_done) = unsafe { x86::pack_runs::<W>(op, lines, k, pairs, &mut out) };
+    let (lines_done, pairs_done) = unsafe { x86::pack_runs::<W>(op, lines, k, pairs, out) };
     // The rest lane by lane: pairs from `pairs_done` of the first `lines_done` lines, every
     // pair of the lines after.
     for l in 0..lines {
@@ -184,10 +200,54 @@ unsafe fn pack<const W: usize>(
             } else {
                 0.0
             };
-            out[at(l, p)] = u32::from(round_to_bf16(lo)) | (u32::from(round_to_bf16(hi)) << 16);
+            out[at(l, p)]
+                .write(u32::from(round_to_bf16(lo)) | (u32::from(round_to_bf16(hi)) << 16));
         }
     }
-    out
+    // SAFETY: every lane is written: the padding above, `(l < lines_done, p < pairs_done)` by
+    // `pack_runs`, the rest of `(l < lines, p < k2)` by the loop above.
+    unsafe { packed.set_len(len) };
+    packed
+}
+
+/// A right operand `[k, n]` packed for one kernel: panels of [`PANEL`] columns, `pairs` bf16
+/// pairs each ([`pack`]'s layout), zero-padded to whole panels and, for AMX, to whole tiles of
+/// pairs. Packed at each product, or kept for a weight that comes back (`bf16_rhs_cache`).
+pub(crate) struct PackedRhs {
+    kernel: Bf16Kernel,
+    k: usize,
+    n: usize,
+    pairs: usize,
+    lanes: Vec<u32>,
+}
+
+impl PackedRhs {
+    /// `rhs: [k, n]` packed for `kernel`.
+    ///
+    /// SAFETY: `rhs` must hold `k × n` elements at its strides; the CPU must have
+    /// AVX512-BF16, F and BW.
+    pub(crate) unsafe fn new(kernel: Bf16Kernel, k: usize, n: usize, rhs: Strided) -> Self {
+        let pairs = match kernel {
+            Bf16Kernel::Avx512Bf16 => k.div_ceil(2),
+            Bf16Kernel::Amx => k.div_ceil(2).next_multiple_of(TILE_PAIRS),
+        };
+        let rows = n.next_multiple_of(PANEL);
+        // SAFETY: as this function's.
+        let lanes = unsafe { pack::<PANEL>(rhs.transposed(), n, k, pairs, rows) };
+        Self {
+            kernel,
+            k,
+            n,
+            pairs,
+            lanes,
+        }
+    }
+
+    /// Its packed lanes.
+    #[cfg(test)]
+    pub(crate) fn lanes(&self) -> &[u32] {
+        &self.lanes
+    }
 }
 
 /// A raw output pointer that the parallel blocks share; each writes only its own part of the
@@ -242,12 +302,33 @@ unsafe fn product_with(
     if m == 0 || n == 0 {
         return;
     }
+    // SAFETY: as this function's.
+    unsafe {
+        let rhs = PackedRhs::new(kernel, k, n, rhs);
+        product_packed(m, dst, dst_rs, lhs, &rhs, parallel)
+    }
+}
+
+/// [`product`] with the right operand `rhs: [k, n]` packed already (by the kernel it names).
+///
+/// SAFETY: `lhs` must hold `m × k` elements at its strides, `dst` must be valid for writes of
+/// `m` rows of `n` (`dst_rs` apart) and overlap neither operand, and `rhs`'s kernel must be
+/// supported here.
+pub(crate) unsafe fn product_packed(
+    m: usize,
+    dst: *mut f32,
+    dst_rs: isize,
+    lhs: Strided,
+    rhs: &PackedRhs,
+    parallel: bool,
+) {
+    if m == 0 || rhs.n == 0 {
+        return;
+    }
     let out = Out(dst);
-    match kernel {
-        Bf16Kernel::Avx512Bf16 => unsafe {
-            vector_product(m, n, k, out, dst_rs, lhs, rhs, parallel)
-        },
-        Bf16Kernel::Amx => unsafe { amx::product(m, n, k, out, dst_rs, lhs, rhs, parallel) },
+    match rhs.kernel {
+        Bf16Kernel::Avx512Bf16 => unsafe { vector_product(m, out, dst_rs, lhs, rhs, parallel) },
+        Bf16Kernel::Amx => unsafe { amx::product(m, out, dst_rs, lhs, rhs, parallel) },
     }
 }
 
@@ -264,25 +345,19 @@ fn for_blocks(count: usize, parallel: bool, block: impl Fn(usize) + Send + Sync)
 }
 
 /// The AVX512-BF16 kernel: `MR × NR` register tiles of `vdpbf16ps` over blocks of `KC` pairs,
-/// rayon over blocks of `MC` rows. SAFETY: as [`product`].
-#[allow(clippy::too_many_arguments)]
+/// rayon over blocks of `MC` rows. SAFETY: as [`product_packed`], `rhs` packed for this
+/// kernel.
 unsafe fn vector_product(
     m: usize,
-    n: usize,
-    k: usize,
     out: Out,
     dst_rs: isize,
     lhs: Strided,
-    rhs: Strided,
+    rhs: &PackedRhs,
     parallel: bool,
 ) {
-    let k2 = k.div_ceil(2);
-    let (a, b) = unsafe {
-        (
-            pack::<MR>(lhs, m, k, k2, m.next_multiple_of(MR)),
-            pack::<NR>(rhs.transposed(), n, k, k2, n.next_multiple_of(NR)),
-        )
-    };
+    const { assert!(NR == PANEL) };
+    let (n, k, k2, b) = (rhs.n, rhs.k, rhs.pairs, rhs.lanes.as_slice());
+    let a = unsafe { pack::<MR>(lhs, m, k, k2, m.next_multiple_of(MR)) };
     let block = |bi: usize| {
         let i0 = bi * MC;
         let rows = MC.min(m - i0);
@@ -311,6 +386,7 @@ unsafe fn vector_product(
 mod x86 {
     use super::{MR, NR, Strided};
     use core::arch::x86_64::*;
+    use core::mem::MaybeUninit;
     use core::mem::transmute;
 
     /// `lo` and `hi` rounded to bf16 (`vcvtne2ps2bf16`): the 16 of `lo` in the low half.
@@ -360,14 +436,14 @@ mod x86 {
     /// not but the transposed 16 are (the other way round), 16 × 16 blocks are transposed in
     /// registers; otherwise lane by lane.
     ///
-    /// SAFETY: as [`super::pack`]; `out` is its zeroed output, `pairs` its pairs per line.
+    /// SAFETY: as [`super::pack`]; `out` is its output, `pairs` its pairs per line.
     #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
     pub(super) unsafe fn pack_runs<const W: usize>(
         op: Strided,
         lines: usize,
         k: usize,
         pairs: usize,
-        out: &mut [u32],
+        out: &mut [MaybeUninit<u32>],
     ) -> (usize, usize) {
         let at = |l: usize, p: usize| ((l / W) * pairs + p) * W + l % W;
         // Row-major pairs hold 16 pairs of a line side by side; panels of 16k lines hold 16
@@ -390,7 +466,7 @@ mod x86 {
             unsafe { _mm512_storeu_si512(lanes.as_mut_ptr().cast(), v) };
             for (j, lane) in lanes.iter().enumerate() {
                 let (l, p) = if along_lines { (l + j, p) } else { (l, p + j) };
-                out[at(l, p)] = *lane;
+                out[at(l, p)].write(*lane);
             }
         };
         let interleave = _mm512_set_epi16(
@@ -533,7 +609,7 @@ mod x86 {
         _: usize,
         _: usize,
         _: usize,
-        _: &mut [u32],
+        _: &mut [core::mem::MaybeUninit<u32>],
     ) -> (usize, usize) {
         unreachable!("bf16 products are refused off x86-64")
     }
@@ -559,13 +635,11 @@ mod x86 {
 /// tile), then copied out; rayon over tasks of `TASK_ROWS × TASK_COLS` outputs.
 #[cfg(all(feature = "std", target_arch = "x86_64", target_os = "linux"))]
 mod amx {
-    use super::{Out, Strided, for_blocks, pack};
+    use super::{Out, PANEL, PackedRhs, Strided, TILE_PAIRS, for_blocks, pack};
     use core::arch::asm;
 
     /// Rows and columns of an output block (2 × 2 tiles of 16 × 16 f32).
     const BLOCK: usize = 32;
-    /// Pairs per tile row (64 bytes).
-    const TILE_PAIRS: usize = 16;
     /// Output rows of one parallel task (a multiple of `BLOCK`).
     const TASK_ROWS: usize = 64;
     /// Output columns of one parallel task (a multiple of `BLOCK`).
@@ -627,27 +701,20 @@ mod amx {
         }
     }
 
-    /// As [`super::product`], with this kernel. SAFETY: as [`super::product`], and
-    /// [`usable`] true.
-    #[allow(clippy::too_many_arguments)]
+    /// As [`super::product_packed`], with this kernel. SAFETY: as
+    /// [`super::product_packed`], `rhs` packed for this kernel, and [`usable`] true.
     pub(super) unsafe fn product(
         m: usize,
-        n: usize,
-        k: usize,
         out: Out,
         dst_rs: isize,
         lhs: Strided,
-        rhs: Strided,
+        rhs: &PackedRhs,
         parallel: bool,
     ) {
-        let pairs = k.div_ceil(2).next_multiple_of(TILE_PAIRS);
+        const { assert!(BLOCK == PANEL) };
+        let (n, k, pairs, b) = (rhs.n, rhs.k, rhs.pairs, rhs.lanes.as_slice());
         // Left: row-major pairs, rows padded to whole blocks; right: panels of 32 columns.
-        let (a, b) = unsafe {
-            (
-                pack::<1>(lhs, m, k, pairs, m.next_multiple_of(BLOCK)),
-                pack::<BLOCK>(rhs.transposed(), n, k, pairs, n.next_multiple_of(BLOCK)),
-            )
-        };
+        let a = unsafe { pack::<1>(lhs, m, k, pairs, m.next_multiple_of(BLOCK)) };
         let col_tasks = n.div_ceil(TASK_COLS);
         let task = |t: usize| {
             let (i0, j0) = ((t / col_tasks) * TASK_ROWS, (t % col_tasks) * TASK_COLS);
@@ -744,7 +811,7 @@ mod amx {
 
 #[cfg(not(all(feature = "std", target_arch = "x86_64", target_os = "linux")))]
 mod amx {
-    use super::{Out, Strided};
+    use super::{Out, PackedRhs, Strided};
 
     /// AMX is used on Linux x86-64 only (the tile state is asked of Linux).
     pub(super) fn usable() -> bool {
@@ -752,17 +819,7 @@ mod amx {
     }
 
     /// Never called: [`usable`] is false here.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn product(
-        _: usize,
-        _: usize,
-        _: usize,
-        _: Out,
-        _: isize,
-        _: Strided,
-        _: Strided,
-        _: bool,
-    ) {
+    pub(super) unsafe fn product(_: usize, _: Out, _: isize, _: Strided, _: &PackedRhs, _: bool) {
         unreachable!("the AMX kernel is refused off Linux x86-64")
     }
 }

@@ -266,6 +266,47 @@ fn matmul_2d_strided<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexTen
     let out_shape = Shape::from(vec![m, n]);
     let parallelism = get_parallelism(m, n, k);
 
+    // hyperpelt-rs patch: with bf16 products on, the right operand's packing comes from
+    // `bf16_rhs_cache`, which keeps a weight's from one step to the next.
+    if T::dtype() == DType::F32
+        && let Some(kernel) = super::bf16_products::bf16_kernel()
+    {
+        let operand = |ptr: *const T, rs, cs| super::bf16_products::Strided {
+            ptr: ptr.cast(),
+            rs,
+            cs,
+        };
+        let (lhs, rhs_view) = (
+            operand(lhs_ptr, lhs_row_stride, lhs_col_stride),
+            operand(rhs_ptr, rhs_row_stride, rhs_col_stride),
+        );
+        let parallel = !matches!(parallelism, gemm::Parallelism::None);
+        // SAFETY: T is f32; the operands are the tensors' `m × k` and `k × n` elements at
+        // their strides (the right one at its storage's start offset), the switch is on only
+        // where the CPU has the instructions, and the kernel writes all `m * n` outputs (zeros
+        // when `k == 0`) without reading them.
+        return unsafe {
+            FlexTensor::overwritten::<T>(out_shape, T::dtype(), |out| {
+                let rhs = super::bf16_rhs_cache::packed(
+                    rhs.shared_bytes(),
+                    rhs.layout().start_offset(),
+                    kernel,
+                    k,
+                    n,
+                    rhs_view,
+                );
+                super::bf16_products::product_packed(
+                    m,
+                    out.as_mut_ptr().cast(),
+                    n as isize,
+                    lhs,
+                    &rhs,
+                    parallel,
+                );
+            })
+        };
+    }
+
     // hyperpelt-rs patch: the output is not zeroed first. SAFETY: gemm with `read_dst: false`
     // writes all `m * n` elements of `out` (zeros when `k == 0`) and never reads them.
     unsafe {

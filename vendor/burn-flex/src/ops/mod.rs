@@ -111,6 +111,7 @@ mod int;
 pub mod interpolate;
 pub mod mask;
 pub mod bf16_products;
+mod bf16_rhs_cache;
 mod few_rows;
 pub mod matmul;
 mod module;
