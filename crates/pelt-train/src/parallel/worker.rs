@@ -3,6 +3,7 @@
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender};
 use std::time::{Duration, Instant};
 
@@ -12,6 +13,18 @@ use pelt_hyper::{PeltInput, PeltModel};
 
 use crate::error::TrainError;
 use crate::parallel::fault;
+
+/// One worker: a device and, on the CPU, its own thread pool (the CPU's threads are shared out
+/// between the CPU workers).
+pub(crate) struct Worker {
+    /// The name it was given in `train.devices`.
+    pub(crate) name: String,
+    /// Its autodiff device.
+    pub(crate) device: Device,
+    /// Its device's entry in `DataParallel`'s secondary devices; `None` on the main device.
+    pub(crate) copy: Option<usize>,
+    pub(crate) pool: Option<Arc<rayon::ThreadPool>>,
+}
 
 /// One worker's part of a micro-batch.
 pub(crate) struct Job {
