@@ -11,8 +11,10 @@
 //! Like the instructions, the kernels flush bf16 subnormal inputs and f32 subnormal sums to
 //! zero.
 //!
-//! Both kernels pack the operands once per call (bf16 pairs, zero-padded to whole panels) and
-//! split the output in blocks over the rayon pool.
+//! Both kernels pack the operands (bf16 pairs, zero-padded to whole panels) and split the
+//! output in blocks over the rayon pool. The left operand is packed at every call, the right
+//! one too, except that a 2-D product's right operand used again keeps its packing
+//! (`bf16_rhs_cache`: a frozen weight is packed once per view for the run).
 
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU8, Ordering};
